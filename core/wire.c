@@ -1,0 +1,427 @@
+/*  wire: msgpack decoding, typed field reading, reply packing, digests. */
+#include <czmq.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "wire.h"
+
+void
+ord_why_set (ord_why_t *why, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (why->text, sizeof why->text, format, args);
+    va_end (args);
+}
+
+void
+ord_why_prefix (ord_why_t *why, const char *format, ...)
+{
+    char prefix [sizeof why->text];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (prefix, sizeof prefix, format, args);
+    va_end (args);
+    size_t prefix_len = strlen (prefix);
+    size_t text_len = strlen (why->text);
+    if (prefix_len + text_len >= sizeof why->text)
+        text_len = sizeof why->text - 1 - prefix_len;
+    memmove (why->text + prefix_len, why->text, text_len);
+    memcpy (why->text, prefix, prefix_len);
+    why->text [prefix_len + text_len] = 0;
+}
+
+static bool
+s_depth_ok (const msgpack_object *object, int depth)
+{
+    if (depth > ORD_WIRE_MAX_DEPTH)
+        return false;
+    if (object->type == MSGPACK_OBJECT_ARRAY) {
+        for (uint32_t i = 0; i < object->via.array.size; i++)
+            if (!s_depth_ok (&object->via.array.ptr [i], depth + 1))
+                return false;
+    }
+    else
+    if (object->type == MSGPACK_OBJECT_MAP) {
+        for (uint32_t i = 0; i < object->via.map.size; i++)
+            if (!s_depth_ok (&object->via.map.ptr [i].key, depth + 1)
+            ||  !s_depth_ok (&object->via.map.ptr [i].val, depth + 1))
+                return false;
+    }
+    return true;
+}
+
+int
+ord_wire_decode (const void *data, size_t size, msgpack_unpacked *unpacked,
+                 ord_why_t *why)
+{
+    size_t offset = 0;
+    msgpack_unpack_return rc = msgpack_unpack_next (unpacked, data, size, &offset);
+    if (rc != MSGPACK_UNPACK_SUCCESS) {
+        ord_why_set (why, "body is not valid msgpack%s",
+                     rc == MSGPACK_UNPACK_NOMEM_ERROR? " (nested too deep)": "");
+        return ORD_EBADREQ;
+    }
+    if (offset != size) {
+        ord_why_set (why, "body has %zu bytes after the msgpack map", size - offset);
+        return ORD_EBADREQ;
+    }
+    const msgpack_object *root = &unpacked->data;
+    if (root->type != MSGPACK_OBJECT_MAP) {
+        ord_why_set (why, "body must be a msgpack map");
+        return ORD_EBADREQ;
+    }
+    for (uint32_t i = 0; i < root->via.map.size; i++)
+        if (root->via.map.ptr [i].key.type != MSGPACK_OBJECT_STR) {
+            ord_why_set (why, "body map keys must be strings");
+            return ORD_EBADREQ;
+        }
+    if (!s_depth_ok (root, 0)) {
+        ord_why_set (why, "body is nested deeper than %d levels", ORD_WIRE_MAX_DEPTH);
+        return ORD_EBADREQ;
+    }
+    return 0;
+}
+
+const msgpack_object *
+ord_wire_find (const msgpack_object *map, const char *key)
+{
+    if (!map || map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    size_t key_len = strlen (key);
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr [i].key;
+        if (k->type == MSGPACK_OBJECT_STR
+        &&  k->via.str.size == key_len
+        &&  memcmp (k->via.str.ptr, key, key_len) == 0)
+            return &map->via.map.ptr [i].val;
+    }
+    return NULL;
+}
+
+//  Looks a field up; returns NULL (and 0 in *rc) when it is absent or nil
+//  and optional, NULL with ORD_EBADREQ when it is absent and required.
+static const msgpack_object *
+s_field (const msgpack_object *map, const char *key, bool required, int *rc,
+         ord_why_t *why)
+{
+    const msgpack_object *value = ord_wire_find (map, key);
+    *rc = 0;
+    if (!value || value->type == MSGPACK_OBJECT_NIL) {
+        if (required) {
+            ord_why_set (why, "%s: required", key);
+            *rc = ORD_EBADREQ;
+        }
+        return NULL;
+    }
+    return value;
+}
+
+int
+ord_wire_str (const msgpack_object *map, const char *key, bool required,
+              size_t max_len, ord_str_t *value, ord_why_t *why)
+{
+    int rc;
+    value->ptr = NULL;
+    value->len = 0;
+    const msgpack_object *field = s_field (map, key, required, &rc, why);
+    if (!field)
+        return rc;
+    if (field->type != MSGPACK_OBJECT_STR) {
+        ord_why_set (why, "%s: must be a string", key);
+        return ORD_EBADREQ;
+    }
+    if (required && field->via.str.size == 0) {
+        ord_why_set (why, "%s: must not be empty", key);
+        return ORD_EBADREQ;
+    }
+    if (field->via.str.size > max_len) {
+        ord_why_set (why, "%s: longer than %zu bytes", key, max_len);
+        return ORD_EBADREQ;
+    }
+    if (memchr (field->via.str.ptr, 0, field->via.str.size)) {
+        ord_why_set (why, "%s: contains a NUL byte", key);
+        return ORD_EBADREQ;
+    }
+    value->ptr = field->via.str.ptr;
+    value->len = field->via.str.size;
+    return 0;
+}
+
+int
+ord_wire_int (const msgpack_object *map, const char *key, bool required,
+              int64_t min, int64_t max, int64_t *value, ord_why_t *why)
+{
+    int rc;
+    const msgpack_object *field = s_field (map, key, required, &rc, why);
+    if (!field)
+        return rc;
+    int64_t number;
+    if (field->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (field->via.u64 > INT64_MAX) {
+            ord_why_set (why, "%s: must be from %" PRId64 " to %" PRId64, key, min, max);
+            return ORD_EBADREQ;
+        }
+        number = (int64_t) field->via.u64;
+    }
+    else
+    if (field->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        number = field->via.i64;
+    else {
+        ord_why_set (why, "%s: must be an integer", key);
+        return ORD_EBADREQ;
+    }
+    if (number < min || number > max) {
+        ord_why_set (why, "%s: must be from %" PRId64 " to %" PRId64, key, min, max);
+        return ORD_EBADREQ;
+    }
+    *value = number;
+    return 0;
+}
+
+int
+ord_wire_bool (const msgpack_object *map, const char *key, bool *value,
+               ord_why_t *why)
+{
+    int rc;
+    const msgpack_object *field = s_field (map, key, false, &rc, why);
+    if (!field)
+        return rc;
+    if (field->type != MSGPACK_OBJECT_BOOLEAN) {
+        ord_why_set (why, "%s: must be a boolean", key);
+        return ORD_EBADREQ;
+    }
+    *value = field->via.boolean;
+    return 0;
+}
+
+static int
+s_wire_typed (const msgpack_object *map, const char *key, bool required,
+              msgpack_object_type type, const char *type_name,
+              const msgpack_object **value, ord_why_t *why)
+{
+    int rc;
+    *value = NULL;
+    const msgpack_object *field = s_field (map, key, required, &rc, why);
+    if (!field)
+        return rc;
+    if (field->type != type) {
+        ord_why_set (why, "%s: must be %s", key, type_name);
+        return ORD_EBADREQ;
+    }
+    *value = field;
+    return 0;
+}
+
+int
+ord_wire_map (const msgpack_object *map, const char *key, bool required,
+              const msgpack_object **value, ord_why_t *why)
+{
+    return s_wire_typed (map, key, required, MSGPACK_OBJECT_MAP, "a map", value, why);
+}
+
+int
+ord_wire_array (const msgpack_object *map, const char *key, bool required,
+                const msgpack_object **value, ord_why_t *why)
+{
+    return s_wire_typed (map, key, required, MSGPACK_OBJECT_ARRAY, "an array", value, why);
+}
+
+bool
+ord_str_eq (ord_str_t str, const char *cstr)
+{
+    if (!str.ptr || !cstr)
+        return false;
+    return strlen (cstr) == str.len && memcmp (str.ptr, cstr, str.len) == 0;
+}
+
+char *
+ord_str_dup (ord_str_t str)
+{
+    if (!str.ptr)
+        return NULL;
+    char *copy = (char *) malloc (str.len + 1);
+    if (copy) {
+        memcpy (copy, str.ptr, str.len);
+        copy [str.len] = 0;
+    }
+    return copy;
+}
+
+ord_str_t
+ord_str_of (const msgpack_object *object)
+{
+    ord_str_t str = { NULL, 0 };
+    if (object && object->type == MSGPACK_OBJECT_STR) {
+        str.ptr = object->via.str.ptr;
+        str.len = object->via.str.size;
+    }
+    return str;
+}
+
+void
+ord_pack_str (msgpack_packer *pk, ord_str_t str)
+{
+    if (!str.ptr)
+        msgpack_pack_nil (pk);
+    else {
+        msgpack_pack_str (pk, str.len);
+        msgpack_pack_str_body (pk, str.ptr, str.len);
+    }
+}
+
+void
+ord_pack_cstr (msgpack_packer *pk, const char *str)
+{
+    ord_str_t value = { str, str? (uint32_t) strlen (str): 0 };
+    ord_pack_str (pk, value);
+}
+
+void
+ord_pack_kv_cstr (msgpack_packer *pk, const char *key, const char *value)
+{
+    ord_pack_cstr (pk, key);
+    ord_pack_cstr (pk, value);
+}
+
+void
+ord_pack_kv_int (msgpack_packer *pk, const char *key, int64_t value)
+{
+    ord_pack_cstr (pk, key);
+    msgpack_pack_int64 (pk, value);
+}
+
+void
+ord_pack_kv_bool (msgpack_packer *pk, const char *key, bool value)
+{
+    ord_pack_cstr (pk, key);
+    if (value)
+        msgpack_pack_true (pk);
+    else
+        msgpack_pack_false (pk);
+}
+
+void
+ord_pack_raw (msgpack_packer *pk, const void *data, size_t size)
+{
+    pk->callback (pk->data, (const char *) data, size);
+}
+
+void
+ord_reply_begin (msgpack_packer *pk, ord_str_t rid, bool ok, size_t extra)
+{
+    msgpack_pack_map (pk, 3 + extra);
+    ord_pack_kv_int (pk, "v", ORD_WIRE_VERSION);
+    ord_pack_cstr (pk, "rid");
+    ord_pack_str (pk, rid);
+    ord_pack_kv_bool (pk, "ok", ok);
+}
+
+void
+ord_reply_error (msgpack_packer *pk, ord_str_t rid, int code,
+                 const char *message, size_t extra)
+{
+    ord_reply_begin (pk, rid, false, 1 + extra);
+    ord_pack_cstr (pk, "error");
+    msgpack_pack_map (pk, 2);
+    ord_pack_kv_cstr (pk, "code", ord_error_wire_code (code));
+    ord_pack_kv_cstr (pk, "message", message? message: ord_strerror (code));
+}
+
+int
+ord_reply_with_rid (const void *reply, size_t size, ord_str_t rid,
+                    msgpack_sbuffer *out)
+{
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    int rc = ORD_EBADREQ;
+    if (msgpack_unpack_next (&unpacked, reply, size, &offset) == MSGPACK_UNPACK_SUCCESS
+    &&  unpacked.data.type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object *map = &unpacked.data;
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, out, msgpack_sbuffer_write);
+        bool had_rid = ord_wire_find (map, "rid") != NULL;
+        msgpack_pack_map (&pk, map->via.map.size + (had_rid? 0: 1));
+        if (!had_rid) {
+            ord_pack_cstr (&pk, "rid");
+            ord_pack_str (&pk, rid);
+        }
+        for (uint32_t i = 0; i < map->via.map.size; i++) {
+            const msgpack_object_kv *kv = &map->via.map.ptr [i];
+            msgpack_pack_object (&pk, kv->key);
+            if (ord_str_eq (ord_str_of (&kv->key), "rid"))
+                ord_pack_str (&pk, rid);
+            else
+                msgpack_pack_object (&pk, kv->val);
+        }
+        rc = 0;
+    }
+    msgpack_unpacked_destroy (&unpacked);
+    return rc;
+}
+
+//  Canonical form: maps with keys in sorted order of their packed bytes
+static int
+s_kv_compare (const void *a, const void *b, void *scratch)
+{
+    (void) scratch;
+    const msgpack_object *ka = &((const msgpack_object_kv *) a)->key;
+    const msgpack_object *kb = &((const msgpack_object_kv *) b)->key;
+    ord_str_t sa = ord_str_of (ka), sb = ord_str_of (kb);
+    if (sa.ptr && sb.ptr) {
+        int cmp = memcmp (sa.ptr, sb.ptr, sa.len < sb.len? sa.len: sb.len);
+        return cmp? cmp: (int) sa.len - (int) sb.len;
+    }
+    //  Non-string keys sort after strings, by type then not further
+    return (sa.ptr? 0: 1) - (sb.ptr? 0: 1);
+}
+
+static void
+s_pack_canonical (msgpack_packer *pk, const msgpack_object *object, bool top)
+{
+    if (object->type == MSGPACK_OBJECT_ARRAY) {
+        msgpack_pack_array (pk, object->via.array.size);
+        for (uint32_t i = 0; i < object->via.array.size; i++)
+            s_pack_canonical (pk, &object->via.array.ptr [i], false);
+        return;
+    }
+    if (object->type != MSGPACK_OBJECT_MAP) {
+        msgpack_pack_object (pk, *object);
+        return;
+    }
+    uint32_t size = object->via.map.size;
+    msgpack_object_kv *sorted = (msgpack_object_kv *) malloc ((size? size: 1) * sizeof *sorted);
+    assert (sorted);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < size; i++) {
+        ord_str_t key = ord_str_of (&object->via.map.ptr [i].key);
+        if (top && (ord_str_eq (key, "rid") || ord_str_eq (key, "idem")))
+            continue;
+        sorted [kept++] = object->via.map.ptr [i];
+    }
+    qsort_r (sorted, kept, sizeof *sorted, s_kv_compare, NULL);
+    msgpack_pack_map (pk, kept);
+    for (uint32_t i = 0; i < kept; i++) {
+        s_pack_canonical (pk, &sorted [i].key, false);
+        s_pack_canonical (pk, &sorted [i].val, false);
+    }
+    free (sorted);
+}
+
+void
+ord_wire_digest (const msgpack_object *map, uint8_t digest [ORD_DIGEST_SIZE])
+{
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    s_pack_canonical (&pk, map, true);
+    zdigest_t *sha = zdigest_new ();
+    assert (sha);
+    zdigest_update (sha, (const byte *) buffer.data, buffer.size);
+    memcpy (digest, zdigest_data (sha), ORD_DIGEST_SIZE);
+    zdigest_destroy (&sha);
+    msgpack_sbuffer_destroy (&buffer);
+}
