@@ -6,6 +6,7 @@
 #ifndef ORD_WIRE_H_INCLUDED
 #define ORD_WIRE_H_INCLUDED
 
+#include <inttypes.h>
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,0 +1,65 @@
+/*  actor: the order actor. Each live order is served by one czmq actor
+    that alone changes it: the front sends it requests for that order, one
+    at a time through its pipe, and the actor answers through the front's
+    reply socket after its changes are durable. An actor is not born for
+    one order: the front binds an idle actor to an order and may later
+    rebind it to another (passivation); `fresh` tells it to reload. */
+#ifndef ORD_ACTOR_H_INCLUDED
+#define ORD_ACTOR_H_INCLUDED
+
+#include "saga.h"
+
+typedef enum {
+    //  Changes, done by an order's actor
+    ORD_OP_CREATE, ORD_OP_INITIATE, ORD_OP_CONFIRM, ORD_OP_CANCEL, ORD_OP_DELETE,
+    ORD_OP_ADVANCE, ORD_OP_RETRY, ORD_OP_RESOLVE,
+    ORD_OP_TIMEOUT,                /* internal: the payment timeout reaper */
+    ORD_OP_DRIVE,                  /* internal: recovery and background retry */
+    //  Reads and adapter queries, done by the front
+    ORD_OP_GET, ORD_OP_LIST, ORD_OP_HEALTH, ORD_OP_STATS, ORD_OP_STOCK, ORD_OP_PAYMENT,
+    ORD_OP_COUNT
+} ord_op_t;
+
+typedef enum { ORD_DOOR_SERVICE, ORD_DOOR_ADMIN, ORD_DOOR_INTERNAL } ord_door_t;
+
+/*  One request on its way through orderd. The front creates it; the actor
+    fills `reply` and hands it back; the front sends and destroys it. */
+typedef struct {
+    ord_door_t door;
+    ord_op_t op;
+    zmsg_t *envelope;              /* frames before the body, handed back */
+    zframe_t *body_frame;          /* the bytes `body` points into */
+    msgpack_unpacked body;
+    ord_str_t rid;
+    ord_str_t user_id;             /* NULL on the admin door when absent */
+    char order_id [ORD_ORDER_ID_SIZE];
+    bool fresh;                    /* the actor was just bound to this order */
+    char *idem_key;                /* user \0 op \0 key, or NULL */
+    size_t idem_key_size;
+    uint8_t digest [ORD_DIGEST_SIZE];
+    bool idem_holder;              /* later requests with its key wait for it */
+    ord_order_t *new_order;        /* create: the validated order, with its id */
+    zframe_t *reply;               /* the packed reply body */
+    bool internal_done;            /* internal: the saga ended (no reply to send) */
+    int64_t received_at;           /* zclock_usecs () at arrival */
+} ord_request_t;
+
+ord_request_t *ord_request_new (ord_door_t door);
+void ord_request_destroy (ord_request_t **self_p);
+
+/*  The wire name of an op, and the op of a wire name (ORD_OP_COUNT if
+    unknown). */
+const char *ord_op_name (ord_op_t op);
+ord_op_t ord_op_parse (ord_str_t name);
+
+/*  The actor function; args is the ord_engine_t. Commands on its pipe:
+    "REQ" + pointer to an ord_request_t (ownership passes to the actor,
+    and back to the front through the engine's reply socket), "$TERM". */
+void ord_actor (zsock_t *pipe, void *args);
+
+/*  Packs the reply `{v, rid, ok: true, order}` or an error reply naming
+    `order` when it is given. */
+zframe_t *ord_reply_order (ord_str_t rid, int rc, const char *message,
+                           const ord_order_t *order);
+
+#endif

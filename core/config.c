@@ -1,0 +1,218 @@
+/*  config: known keys, defaults and value checks. */
+#include <errno.h>
+#include <unistd.h>
+#include "config.h"
+
+typedef enum { S_STRING, S_INT, S_BOOL, S_SYNC, S_ON_STOCK_FAILURE } s_type_t;
+
+static const struct {
+    const char *path;
+    const char *fallback;          //  NULL: required
+    s_type_t type;
+    int64_t min, max;
+} s_keys [] = {
+    { "orderd/data_dir",         "var/orderd",             S_STRING, 0, 0 },
+    { "orderd/service",          "tcp://127.0.0.1:8791",   S_STRING, 0, 0 },
+    { "orderd/admin",            "tcp://127.0.0.1:8792",   S_STRING, 0, 0 },
+    { "orderd/events",           "tcp://127.0.0.1:8793",   S_STRING, 0, 0 },
+    { "orderd/sync",             "full",                   S_SYNC, 0, 0 },
+    { "orderd/payment_timeout",  "1800000",                S_INT, 1, INT32_MAX },
+    { "orderd/max_live_actors",  "4096",                   S_INT, 1, 65536 },
+    { "orderd/max_body",         "65536",                  S_INT, 64, 64 * 1024 * 1024 },
+    { "orderd/max_queue",        "10000",                  S_INT, 0, 10000000 },
+    { "orderd/map_size",         "1073741824",             S_INT, 1 << 20, INT64_MAX / 2 },
+    { "orderd/actor_idle_ms",    "10000",                  S_INT, 1, INT32_MAX },
+    { "orderd/saga_retry_ms",    "2000",                   S_INT, 10, INT32_MAX },
+    { "orderd/idem_ttl_ms",      "86400000",               S_INT, 86400000, INT64_MAX / 2 },
+    { "orderd/curve",            "0",                      S_BOOL, 0, 0 },
+    { "orderd/on_stock_failure", "review",                 S_ON_STOCK_FAILURE, 0, 0 },
+    { "payment/plugin",          NULL,                     S_STRING, 0, 0 },
+    { "payment/timeout_ms",      "5000",                   S_INT, 1, INT32_MAX },
+    { "fulfilment/plugin",       NULL,                     S_STRING, 0, 0 },
+    { "fulfilment/timeout_ms",   "5000",                   S_INT, 1, INT32_MAX },
+};
+#define S_NKEYS (sizeof s_keys / sizeof s_keys [0])
+
+static int
+s_key_index (const char *path)
+{
+    for (size_t i = 0; i < S_NKEYS; i++)
+        if (streq (s_keys [i].path, path))
+            return (int) i;
+    return -1;
+}
+
+static bool
+s_parse_int (const char *text, int64_t *value)
+{
+    if (!text || !*text)
+        return false;
+    char *end;
+    errno = 0;
+    long long number = strtoll (text, &end, 10);
+    if (errno || *end)
+        return false;
+    *value = number;
+    return true;
+}
+
+//  Every key under `orderd` must be known, and only our three sections
+//  may exist, so a typo is an error, not a silent default.
+static int
+s_check_known (zconfig_t *root, ord_why_t *why)
+{
+    for (zconfig_t *section = zconfig_child (root); section; section = zconfig_next (section)) {
+        const char *name = zconfig_name (section);
+        if (!streq (name, "orderd") && !streq (name, "payment") && !streq (name, "fulfilment")) {
+            ord_why_set (why, "%s: unknown section", name);
+            return ORD_ECONFIG;
+        }
+        if (!streq (name, "orderd"))
+            continue;
+        for (zconfig_t *key = zconfig_child (section); key; key = zconfig_next (key)) {
+            char path [256];
+            snprintf (path, sizeof path, "orderd/%s", zconfig_name (key));
+            if (s_key_index (path) < 0) {
+                ord_why_set (why, "%s: unknown key", path);
+                return ORD_ECONFIG;
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *why)
+{
+    const char *path = s_keys [index].path;
+    int64_t number = 0;
+    switch (s_keys [index].type) {
+        case S_STRING:
+            if (!*value) {
+                ord_why_set (why, "%s: must not be empty", path);
+                return ORD_ECONFIG;
+            }
+            break;
+        case S_INT:
+            if (!s_parse_int (value, &number)
+            ||  number < s_keys [index].min || number > s_keys [index].max) {
+                ord_why_set (why, "%s: '%s' is not an integer from %" PRId64 " to %" PRId64,
+                             path, value, s_keys [index].min, s_keys [index].max);
+                return ORD_ECONFIG;
+            }
+            break;
+        case S_BOOL:
+            if (!streq (value, "0") && !streq (value, "1")) {
+                ord_why_set (why, "%s: '%s' must be 0 or 1", path, value);
+                return ORD_ECONFIG;
+            }
+            break;
+        case S_SYNC:
+            if (!streq (value, "full") && !streq (value, "none")) {
+                ord_why_set (why, "%s: '%s' must be full or none", path, value);
+                return ORD_ECONFIG;
+            }
+            break;
+        case S_ON_STOCK_FAILURE:
+            if (!streq (value, "review") && !streq (value, "refund")) {
+                ord_why_set (why, "%s: '%s' must be review or refund", path, value);
+                return ORD_ECONFIG;
+            }
+            break;
+    }
+    if      (streq (path, "orderd/data_dir"))         self->data_dir = value;
+    else if (streq (path, "orderd/service"))          self->service = value;
+    else if (streq (path, "orderd/admin"))            self->admin = value;
+    else if (streq (path, "orderd/events"))           self->events = value;
+    else if (streq (path, "orderd/sync"))             self->sync = streq (value, "full");
+    else if (streq (path, "orderd/payment_timeout"))  self->payment_timeout_ms = number;
+    else if (streq (path, "orderd/max_live_actors"))  self->max_live_actors = number;
+    else if (streq (path, "orderd/max_body"))         self->max_body = number;
+    else if (streq (path, "orderd/max_queue"))        self->max_queue = number;
+    else if (streq (path, "orderd/map_size"))         self->map_size = number;
+    else if (streq (path, "orderd/actor_idle_ms"))    self->actor_idle_ms = number;
+    else if (streq (path, "orderd/saga_retry_ms"))    self->saga_retry_ms = number;
+    else if (streq (path, "orderd/idem_ttl_ms"))      self->idem_ttl_ms = number;
+    else if (streq (path, "orderd/curve"))            self->curve = streq (value, "1");
+    else if (streq (path, "orderd/on_stock_failure"))
+        self->on_stock_failure = streq (value, "refund")? ORD_ON_STOCK_FAILURE_REFUND
+                                                         : ORD_ON_STOCK_FAILURE_REVIEW;
+    else if (streq (path, "payment/plugin"))          self->payment_plugin = value;
+    else if (streq (path, "payment/timeout_ms"))      self->payment_timeout_call_ms = number;
+    else if (streq (path, "fulfilment/plugin"))       self->fulfilment_plugin = value;
+    else if (streq (path, "fulfilment/timeout_ms"))   self->fulfilment_timeout_call_ms = number;
+    return 0;
+}
+
+int
+ord_config_load (const char *path, zlist_t *overrides, ord_config_t **config_p,
+                 ord_why_t *why)
+{
+    ord_config_t *self = (ord_config_t *) zmalloc (sizeof (ord_config_t));
+    int rc = ORD_ECONFIG;
+    if (path) {
+        if (access (path, R_OK) != 0) {
+            ord_why_set (why, "%s: cannot read the config file: %s", path, strerror (errno));
+            goto fail;
+        }
+        self->root = zconfig_load (path);
+        if (!self->root) {
+            ord_why_set (why, "%s: not a valid ZPL config file", path);
+            goto fail;
+        }
+    }
+    else
+        self->root = zconfig_new ("root", NULL);
+    for (const char *item = overrides? (const char *) zlist_first (overrides): NULL; item;
+         item = (const char *) zlist_next (overrides)) {
+        const char *equals = strchr (item, '=');
+        if (!equals || equals == item) {
+            ord_why_set (why, "--set %s: must be PATH=VALUE", item);
+            goto fail;
+        }
+        char *key = strndup (item, (size_t) (equals - item));
+        if (!strchr (key, '/') || (strncmp (key, "orderd/", 7) == 0 && s_key_index (key) < 0)) {
+            ord_why_set (why, "%s: unknown key", key);
+            free (key);
+            goto fail;
+        }
+        zconfig_put (self->root, key, equals + 1);
+        free (key);
+    }
+    if (s_check_known (self->root, why))
+        goto fail;
+    for (size_t i = 0; i < S_NKEYS; i++) {
+        const char *value = zconfig_get (self->root, s_keys [i].path, NULL);
+        if (!value) {
+            if (!s_keys [i].fallback) {
+                ord_why_set (why, "%s: required key missing", s_keys [i].path);
+                goto fail;
+            }
+            zconfig_put (self->root, s_keys [i].path, s_keys [i].fallback);
+            value = zconfig_get (self->root, s_keys [i].path, NULL);
+        }
+        if (s_check_value (self, i, value, why))
+            goto fail;
+    }
+    *config_p = self;
+    return 0;
+fail:
+    ord_config_destroy (&self);
+    return rc;
+}
+
+void
+ord_config_destroy (ord_config_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zconfig_destroy (&(*self_p)->root);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+zconfig_t *
+ord_config_section (ord_config_t *self, const char *kind)
+{
+    return zconfig_locate (self->root, kind);
+}

@@ -1,0 +1,44 @@
+/*  engine: what every order actor shares, set up once by orderd before
+    any actor starts and read-only afterwards (counters are atomic): the
+    configuration, the store, the adapters. Also the clock and the named
+    crash points used by the crash tests. */
+#ifndef ORD_ENGINE_H_INCLUDED
+#define ORD_ENGINE_H_INCLUDED
+
+#include <stdatomic.h>
+#include "adapter.h"
+#include "config.h"
+#include "store.h"
+
+typedef struct {
+    ord_config_t *config;
+    ord_store_t *store;
+    ord_adapter_t *payment;
+    ord_adapter_t *fulfilment;
+    char replies [64];             /* the front's PULL endpoint for actors */
+    int64_t started_at;
+    int64_t reserve_ttl_ms;        /* fulfilment/reserve_ttl_ms, else the payment timeout */
+    atomic_uint_fast64_t transitions;
+    atomic_uint_fast64_t sagas_recovered;
+    atomic_uint_fast64_t compensations_failed;
+} ord_engine_t;
+
+/*  Debug logging, on with orderd -v. */
+void ord_log_set_verbose (bool verbose);
+bool ord_log_verbose (void);
+#define ord_debug(...) do { if (ord_log_verbose ()) zsys_debug (__VA_ARGS__); } while (0)
+
+/*  Milliseconds since the Unix epoch. */
+int64_t ord_engine_now (void);
+
+/*  Reads ORDERD_CRASH_AT once; returns ORD_ECONFIG (and says why) if it
+    names no known crash point. */
+int ord_crash_init (ord_why_t *why);
+
+/*  Kills the process with SIGKILL if `point` is the armed crash point. */
+void ord_crash (const char *point);
+
+/*  The NULL-terminated list of crash point names. */
+const char *const *ord_crash_points (void);
+
+#endif

@@ -1,0 +1,1133 @@
+/*  front: doors, validation, reads, the actor pool and background timers. */
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include "actor.h"
+#include "front.h"
+#include "stats.h"
+
+#define S_MAX_PER_ORDER   64       //  requests queued on one order's actor
+#define S_SPARE_ACTORS    64       //  unbound actors kept for reuse
+#define S_SCAN_MAX        256      //  timers or sagas picked up per tick
+#define S_PURGE_MAX       1000     //  idempotency keys purged per tick
+#define S_STOP_GRACE_MS   30000    //  in-flight work gets this long at stop
+
+typedef struct {
+    zactor_t *actor;
+    char key [ORD_ORDER_ID_SIZE];  //  the order it serves; "" when spare
+    size_t inflight;
+    void *idle_handle;             //  its place in the idle list
+    int64_t idle_since;
+    bool fresh;                    //  bound since its last request
+} s_slot_t;
+
+struct _ord_front_t {
+    ord_engine_t *engine;
+    ord_config_t *config;
+    zsock_t *doors [2];
+    zsock_t *replies;
+    zsock_t *writer;               //  for the idempotency purge
+    zactor_t *prober;
+    zloop_t *loop;
+    zhashx_t *bound;               //  key -> s_slot_t
+    zlistx_t *idle;                //  bound idle slots, least recently used first
+    zlistx_t *spare;               //  unbound slots
+    size_t live;
+    zlistx_t *waiting;             //  requests waiting for an actor
+    zhashx_t *idem_inflight;       //  hex idem key -> zlistx_t of waiting requests
+    size_t inflight;
+    int64_t last_ms;
+    uint32_t last_seq;
+    bool stopping;
+    int64_t stop_deadline;
+    int signal_fd;
+    ord_stats_t *stats;
+};
+
+static void s_process (ord_front_t *self, ord_request_t *request);
+
+static char *
+s_idem_hex (const ord_request_t *request)
+{
+    char *hex = (char *) malloc (request->idem_key_size * 2 + 1);
+    assert (hex);
+    for (size_t i = 0; i < request->idem_key_size; i++)
+        sprintf (hex + i * 2, "%02x", (unsigned char) request->idem_key [i]);
+    return hex;
+}
+
+//  ---------------------------------------------------------------------
+//  Replies
+
+static void
+s_send (ord_front_t *self, ord_request_t **request_p)
+{
+    ord_request_t *request = *request_p;
+    zlistx_t *held = NULL;
+    if (request->idem_holder) {
+        char *hex = s_idem_hex (request);
+        held = (zlistx_t *) zhashx_lookup (self->idem_inflight, hex);
+        zhashx_delete (self->idem_inflight, hex);
+        free (hex);
+    }
+    if (request->door != ORD_DOOR_INTERNAL && request->reply) {
+        ord_stats_record (self->stats, request->op, zclock_usecs () - request->received_at,
+                          false);
+        zmsg_t *msg = request->envelope;
+        request->envelope = NULL;
+        if (!msg)
+            msg = zmsg_new ();
+        zmsg_append (msg, &request->reply);
+        if (zmsg_send (&msg, self->doors [request->door]))
+            zmsg_destroy (&msg);
+    }
+    ord_request_destroy (request_p);
+    //  Requests that waited on the same idempotency key now find its reply
+    ord_request_t *next;
+    while (held && (next = (ord_request_t *) zlistx_detach (held, NULL)))
+        s_process (self, next);
+    zlistx_destroy (&held);
+}
+
+static void
+s_fail (ord_front_t *self, ord_request_t **request_p, int rc, const char *message)
+{
+    ord_request_t *request = *request_p;
+    zframe_destroy (&request->reply);
+    request->reply = ord_reply_order (request->rid, rc, message, NULL);
+    s_send (self, request_p);
+}
+
+//  ---------------------------------------------------------------------
+//  The actor pool
+
+static void
+s_slot_destroy (s_slot_t **slot_p)
+{
+    s_slot_t *slot = *slot_p;
+    zactor_destroy (&slot->actor);
+    free (slot);
+    *slot_p = NULL;
+}
+
+static void
+s_unbind (ord_front_t *self, s_slot_t *slot)
+{
+    if (slot->idle_handle) {
+        zlistx_delete (self->idle, slot->idle_handle);
+        slot->idle_handle = NULL;
+    }
+    zhashx_delete (self->bound, slot->key);
+    slot->key [0] = 0;
+}
+
+//  An actor for a new binding: a spare one, a new one, or the least
+//  recently used idle one. NULL when every actor is busy.
+static s_slot_t *
+s_acquire (ord_front_t *self)
+{
+    s_slot_t *slot = (s_slot_t *) zlistx_detach (self->spare, NULL);
+    if (slot)
+        return slot;
+    if (self->live < (size_t) self->config->max_live_actors) {
+        slot = (s_slot_t *) zmalloc (sizeof (s_slot_t));
+        slot->actor = zactor_new (ord_actor, self->engine);
+        if (!slot->actor) {
+            free (slot);
+            return NULL;
+        }
+        self->live++;
+        return slot;
+    }
+    slot = (s_slot_t *) zlistx_first (self->idle);
+    if (slot)
+        s_unbind (self, slot);
+    return slot;
+}
+
+//  Hands a request to the actor of `key`. Returns false when no actor
+//  can take it now (the caller queues it).
+static bool
+s_dispatch (ord_front_t *self, ord_request_t *request, const char *key)
+{
+    s_slot_t *slot = (s_slot_t *) zhashx_lookup (self->bound, key);
+    if (!slot) {
+        slot = s_acquire (self);
+        if (!slot)
+            return false;
+        snprintf (slot->key, sizeof slot->key, "%s", key);
+        slot->fresh = true;
+        zhashx_insert (self->bound, slot->key, slot);
+    }
+    else
+    if (slot->inflight >= S_MAX_PER_ORDER) {
+        s_fail (self, &request, ORD_EBUSY, "too many requests queued for this order");
+        return true;
+    }
+    if (slot->idle_handle) {
+        zlistx_delete (self->idle, slot->idle_handle);
+        slot->idle_handle = NULL;
+    }
+    if (key != request->order_id)
+        snprintf (request->order_id, sizeof request->order_id, "%s", key);
+    request->fresh = slot->fresh;
+    slot->fresh = false;
+    slot->inflight++;
+    self->inflight++;
+    if (zsock_send (slot->actor, "sp", "REQ", request)) {
+        slot->inflight--;
+        self->inflight--;
+        s_fail (self, &request, ORD_EINTERNAL, "cannot reach the order actor");
+    }
+    return true;
+}
+
+static void
+s_dispatch_or_wait (ord_front_t *self, ord_request_t *request, const char *key)
+{
+    if (s_dispatch (self, request, key))
+        return;
+    if (zlistx_size (self->waiting) >= (size_t) self->config->max_queue) {
+        s_fail (self, &request, ORD_EBUSY, "every order actor is busy and the queue is full");
+        return;
+    }
+    zlistx_add_end (self->waiting, request);
+}
+
+static void
+s_drain_waiting (ord_front_t *self)
+{
+    ord_request_t *request;
+    while ((request = (ord_request_t *) zlistx_first (self->waiting))) {
+        if (!s_dispatch (self, request, request->order_id))
+            break;
+        zlistx_detach (self->waiting, NULL);
+    }
+}
+
+//  An actor answered: send the reply, free the actor if it is idle, and
+//  let waiting requests in.
+static int
+s_on_reply (zloop_t *loop, zsock_t *replies, void *arg)
+{
+    (void) loop;
+    ord_front_t *self = (ord_front_t *) arg;
+    ord_request_t *request = NULL;
+    if (zsock_recv (replies, "p", &request) || !request)
+        return 0;
+    s_slot_t *slot = (s_slot_t *) zhashx_lookup (self->bound, request->order_id);
+    if (slot && --slot->inflight == 0) {
+        slot->idle_since = zclock_mono ();
+        slot->idle_handle = zlistx_add_end (self->idle, slot);
+    }
+    self->inflight--;
+    s_send (self, &request);
+    s_drain_waiting (self);
+    if (self->stopping && self->inflight == 0)
+        return -1;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Reads
+
+static void
+s_pack_order_list (msgpack_packer *pk, zlist_t *orders)
+{
+    msgpack_pack_array (pk, zlist_size (orders));
+    for (ord_order_t *order = (ord_order_t *) zlist_first (orders); order;
+         order = (ord_order_t *) zlist_next (orders))
+        ord_order_pack (order, pk, false);
+}
+
+static void
+s_free_order_list (zlist_t **orders_p)
+{
+    ord_order_t *order;
+    while (*orders_p && (order = (ord_order_t *) zlist_pop (*orders_p)))
+        ord_order_destroy (&order);
+    zlist_destroy (orders_p);
+}
+
+typedef struct {
+    msgpack_packer *pk;
+    uint32_t count;
+} s_history_pack_t;
+
+static int
+s_history_count (const ord_transition_t *transition, void *arg)
+{
+    (void) transition;
+    ((s_history_pack_t *) arg)->count++;
+    return 0;
+}
+
+static int
+s_history_pack (const ord_transition_t *transition, void *arg)
+{
+    ord_transition_pack (transition, NULL, ((s_history_pack_t *) arg)->pk);
+    return 0;
+}
+
+static bool
+s_include_deleted (ord_request_t *request, ord_why_t *why, int *rc)
+{
+    bool include_deleted = false;
+    if (request->door == ORD_DOOR_ADMIN)
+        *rc = ord_wire_bool (&request->body.data, "include_deleted", &include_deleted, why);
+    return include_deleted;
+}
+
+static void
+s_do_get (ord_front_t *self, ord_request_t *request)
+{
+    ord_why_t why;
+    bool history = false;
+    int rc = ord_wire_bool (&request->body.data, "history", &history, &why);
+    bool include_deleted = s_include_deleted (request, &why, &rc);
+    if (rc) {
+        s_fail (self, &request, rc, why.text);
+        return;
+    }
+    ord_store_t *store = self->engine->store;
+    MDB_txn *txn;
+    ord_order_t *order = NULL;
+    rc = ord_store_read (store, &txn);
+    if (rc) {
+        s_fail (self, &request, rc, NULL);
+        return;
+    }
+    rc = ord_store_get_order (store, txn, request->order_id, &order);
+    if (rc == 0 && order->deleted_at && !include_deleted)
+        rc = ORD_ENOTFOUND;
+    if (rc == 0 && request->user_id.ptr && !ord_str_eq (request->user_id, order->user_id))
+        rc = ORD_EFORBIDDEN;
+    if (rc) {
+        mdb_txn_abort (txn);
+        ord_order_destroy (&order);
+        s_fail (self, &request, rc, rc == ORD_ENOTFOUND? "no such order":
+                                    rc == ORD_EFORBIDDEN? "the order belongs to another user": NULL);
+        return;
+    }
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    ord_reply_begin (&pk, request->rid, true, history? 2: 1);
+    ord_pack_cstr (&pk, "order");
+    ord_order_pack (order, &pk, false);
+    if (history) {
+        s_history_pack_t walk = { &pk, 0 };
+        ord_store_history (store, txn, request->order_id, s_history_count, &walk);
+        ord_pack_cstr (&pk, "history");
+        msgpack_pack_array (&pk, walk.count);
+        ord_store_history (store, txn, request->order_id, s_history_pack, &walk);
+    }
+    mdb_txn_abort (txn);
+    ord_order_destroy (&order);
+    request->reply = zframe_new (buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
+    s_send (self, &request);
+}
+
+static void
+s_do_list (ord_front_t *self, ord_request_t *request)
+{
+    const msgpack_object *body = &request->body.data;
+    ord_why_t why;
+    ord_str_t status, after;
+    int64_t limit = 50;
+    int rc = ord_wire_str (body, "status", false, 32, &status, &why);
+    if (!rc)
+        rc = ord_wire_int (body, "limit", false, 1, 500, &limit, &why);
+    if (!rc)
+        rc = ord_wire_str (body, "after", false, 64, &after, &why);
+    ord_list_query_t query = { NULL, ORD_STATUS_NONE, NULL, (size_t) limit, false };
+    query.include_deleted = s_include_deleted (request, &why, &rc);
+    if (!rc && status.ptr) {
+        query.status = ord_status_parse (status.ptr, status.len);
+        if (query.status == ORD_STATUS_NONE) {
+            ord_why_set (&why, "status: not a known order status");
+            rc = ORD_EBADREQ;
+        }
+    }
+    if (rc) {
+        s_fail (self, &request, rc, why.text);
+        return;
+    }
+    char *user_id = ord_str_dup (request->user_id);
+    char *cursor = ord_str_dup (after);
+    query.user_id = user_id;
+    query.after = cursor;
+    MDB_txn *txn;
+    zlist_t *orders = NULL;
+    bool more = false;
+    rc = ord_store_read (self->engine->store, &txn);
+    if (!rc) {
+        rc = ord_store_list (self->engine->store, txn, &query, &orders, &more);
+        mdb_txn_abort (txn);
+    }
+    free (user_id);
+    free (cursor);
+    if (rc) {
+        s_fail (self, &request, rc, NULL);
+        return;
+    }
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    ord_reply_begin (&pk, request->rid, true, 2);
+    ord_pack_cstr (&pk, "orders");
+    s_pack_order_list (&pk, orders);
+    ord_pack_cstr (&pk, "next");
+    ord_order_t *last = (ord_order_t *) zlist_tail (orders);
+    ord_pack_cstr (&pk, more && last? last->id: NULL);
+    s_free_order_list (&orders);
+    request->reply = zframe_new (buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
+    s_send (self, &request);
+}
+
+static void
+s_pack_adapter_check (msgpack_packer *pk, ord_adapter_t *adapter)
+{
+    char reason [256];
+    bool healthy = ord_adapter_healthy (adapter, reason, sizeof reason);
+    ord_pack_cstr (pk, ord_adapter_kind (adapter));
+    msgpack_pack_map (pk, 4);
+    ord_pack_kv_cstr (pk, "status", healthy? "ok": "down");
+    ord_pack_kv_cstr (pk, "name", ord_adapter_name (adapter));
+    ord_pack_kv_cstr (pk, "version", ord_adapter_version (adapter));
+    ord_pack_kv_cstr (pk, "reason", healthy? NULL: reason);
+}
+
+static void
+s_do_health (ord_front_t *self, ord_request_t *request)
+{
+    ord_engine_t *engine = self->engine;
+    ord_why_t why;
+    bool detailed = false;
+    int rc = ord_wire_bool (&request->body.data, "detailed", &detailed, &why);
+    if (rc) {
+        s_fail (self, &request, rc, why.text);
+        return;
+    }
+    MDB_txn *txn;
+    size_t orders = 0, used = 0, map = 1;
+    bool store_ok = ord_store_read (engine->store, &txn) == 0;
+    if (store_ok) {
+        ord_store_usage (engine->store, txn, &orders, &used, &map);
+        mdb_txn_abort (txn);
+    }
+    bool store_full = used * 100 >= map * 95;
+    bool adapters_ok = ord_adapter_healthy (engine->payment, NULL, 0)
+                    && ord_adapter_healthy (engine->fulfilment, NULL, 0);
+    const char *status = !store_ok? "down": (!adapters_ok || store_full)? "degraded": "ok";
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    ord_reply_begin (&pk, request->rid, true, detailed? 7: 1);
+    ord_pack_kv_cstr (&pk, "status", status);
+    if (detailed) {
+        ord_pack_cstr (&pk, "checks");
+        msgpack_pack_map (&pk, 3);
+        ord_pack_cstr (&pk, "store");
+        msgpack_pack_map (&pk, 4);
+        ord_pack_kv_cstr (&pk, "status", !store_ok? "down": store_full? "degraded": "ok");
+        ord_pack_kv_int (&pk, "used_bytes", (int64_t) used);
+        ord_pack_kv_int (&pk, "map_bytes", (int64_t) map);
+        ord_pack_kv_cstr (&pk, "reason", store_full? "the store is over 95% of map_size": NULL);
+        s_pack_adapter_check (&pk, engine->payment);
+        s_pack_adapter_check (&pk, engine->fulfilment);
+        ord_pack_kv_int (&pk, "uptime_ms", ord_engine_now () - engine->started_at);
+        ord_pack_kv_int (&pk, "live_actors", (int64_t) self->live);
+        ord_pack_kv_int (&pk, "orders", (int64_t) orders);
+        ord_pack_kv_int (&pk, "sagas_recovered", (int64_t) atomic_load (&engine->sagas_recovered));
+        ord_pack_kv_int (&pk, "queue_depth", (int64_t) zlistx_size (self->waiting));
+    }
+    request->reply = zframe_new (buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
+    s_send (self, &request);
+}
+
+static void
+s_do_stats (ord_front_t *self, ord_request_t *request)
+{
+    ord_engine_t *engine = self->engine;
+    MDB_txn *txn;
+    size_t orders = 0, used = 0, map = 1;
+    uint64_t counts [ORD_STATUS_COUNT] = { 0 };
+    uint64_t needs_review = 0;
+    if (ord_store_read (engine->store, &txn) == 0) {
+        ord_store_usage (engine->store, txn, &orders, &used, &map);
+        ord_store_status_counts (engine->store, txn, counts, &needs_review);
+        mdb_txn_abort (txn);
+    }
+    uint64_t commits, batches, largest;
+    ord_store_commit_stats (engine->store, &commits, &batches, &largest);
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    ord_reply_begin (&pk, request->rid, true, 15);
+    ord_pack_cstr (&pk, "counts");
+    msgpack_pack_map (&pk, ORD_STATUS_COUNT - 1);
+    for (int status = ORD_STATUS_PENDING; status < ORD_STATUS_COUNT; status++)
+        ord_pack_kv_int (&pk, ord_status_name ((ord_status_t) status), (int64_t) counts [status]);
+    ord_pack_kv_int (&pk, "needs_review", (int64_t) needs_review);
+    ord_pack_cstr (&pk, "requests_per_s");
+    msgpack_pack_map (&pk, 2);
+    ord_pack_cstr (&pk, "10s");
+    msgpack_pack_double (&pk, ord_stats_request_rate (self->stats, 10));
+    ord_pack_cstr (&pk, "60s");
+    msgpack_pack_double (&pk, ord_stats_request_rate (self->stats, 60));
+    ord_pack_cstr (&pk, "transitions_per_s");
+    msgpack_pack_map (&pk, 2);
+    ord_pack_cstr (&pk, "10s");
+    msgpack_pack_double (&pk, ord_stats_transition_rate (self->stats, 10));
+    ord_pack_cstr (&pk, "60s");
+    msgpack_pack_double (&pk, ord_stats_transition_rate (self->stats, 60));
+    uint64_t history [60];
+    int points = ord_stats_history (self->stats, false, history, 60);
+    ord_pack_cstr (&pk, "requests_history");
+    msgpack_pack_array (&pk, (size_t) points);
+    for (int i = 0; i < points; i++)
+        msgpack_pack_uint64 (&pk, history [i]);
+    points = ord_stats_history (self->stats, true, history, 60);
+    ord_pack_cstr (&pk, "transitions_history");
+    msgpack_pack_array (&pk, (size_t) points);
+    for (int i = 0; i < points; i++)
+        msgpack_pack_uint64 (&pk, history [i]);
+    //  Latency percentiles of every op that has been asked at least once
+    uint32_t asked = 0;
+    for (int op = 0; op < ORD_OP_COUNT; op++)
+        asked += ord_stats_count (self->stats, op) > 0;
+    ord_pack_cstr (&pk, "latency_us");
+    msgpack_pack_map (&pk, asked);
+    for (int op = 0; op < ORD_OP_COUNT; op++) {
+        if (ord_stats_count (self->stats, op) == 0)
+            continue;
+        ord_pack_cstr (&pk, ord_op_name ((ord_op_t) op));
+        msgpack_pack_map (&pk, 5);
+        ord_pack_kv_int (&pk, "count", (int64_t) ord_stats_count (self->stats, op));
+        ord_pack_kv_int (&pk, "p50", ord_stats_percentile (self->stats, op, 50));
+        ord_pack_kv_int (&pk, "p90", ord_stats_percentile (self->stats, op, 90));
+        ord_pack_kv_int (&pk, "p99", ord_stats_percentile (self->stats, op, 99));
+        ord_pack_kv_int (&pk, "p99.9", ord_stats_percentile (self->stats, op, 99.9));
+    }
+    ord_pack_kv_int (&pk, "live_actors", (int64_t) self->live);
+    ord_pack_kv_int (&pk, "queue_depth", (int64_t) zlistx_size (self->waiting));
+    ord_pack_kv_int (&pk, "transitions", (int64_t) atomic_load (&engine->transitions));
+    ord_pack_kv_int (&pk, "commits", (int64_t) commits);
+    ord_pack_cstr (&pk, "batch_size");
+    msgpack_pack_map (&pk, 2);
+    ord_pack_cstr (&pk, "mean");
+    msgpack_pack_double (&pk, commits? (double) batches / (double) commits: 0);
+    ord_pack_kv_int (&pk, "max", (int64_t) largest);
+    ord_pack_cstr (&pk, "store");
+    msgpack_pack_map (&pk, 4);
+    ord_pack_kv_int (&pk, "orders", (int64_t) orders);
+    ord_pack_kv_int (&pk, "used_bytes", (int64_t) used);
+    ord_pack_kv_int (&pk, "map_bytes", (int64_t) map);
+    ord_pack_cstr (&pk, "map_usage");
+    msgpack_pack_double (&pk, map? (double) used / (double) map: 0);
+    ord_pack_cstr (&pk, "adapters");
+    msgpack_pack_map (&pk, 2);
+    s_pack_adapter_check (&pk, engine->payment);
+    s_pack_adapter_check (&pk, engine->fulfilment);
+    ord_pack_kv_int (&pk, "sagas_recovered", (int64_t) atomic_load (&engine->sagas_recovered));
+    request->reply = zframe_new (buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
+    s_send (self, &request);
+}
+
+//  ---------------------------------------------------------------------
+//  Requests
+
+//  Ids sort by creation time: milliseconds, then a sequence within one.
+static void
+s_new_id (ord_front_t *self, char id [ORD_ORDER_ID_SIZE])
+{
+    int64_t now = ord_engine_now ();
+    if (now > self->last_ms) {
+        self->last_ms = now;
+        self->last_seq = 0;
+    }
+    else
+    if (++self->last_seq >= (1u << 20)) {
+        self->last_ms++;
+        self->last_seq = 0;
+    }
+    snprintf (id, ORD_ORDER_ID_SIZE, "o%016" PRIx64,
+              ((uint64_t) self->last_ms << 20) | self->last_seq);
+}
+
+static bool
+s_is_write (ord_op_t op)
+{
+    return op <= ORD_OP_RESOLVE;
+}
+
+//  Answers from the idempotency record when there is one. Returns true
+//  when the request was answered (or parked behind the same key).
+static bool
+s_idempotent_replay (ord_front_t *self, ord_request_t *request)
+{
+    char *hex = s_idem_hex (request);
+    zlistx_t *held = (zlistx_t *) zhashx_lookup (self->idem_inflight, hex);
+    if (held) {
+        zlistx_add_end (held, request);
+        free (hex);
+        return true;
+    }
+    MDB_txn *txn;
+    bool answered = false;
+    if (ord_store_read (self->engine->store, &txn) == 0) {
+        MDB_val key = { request->idem_key_size, request->idem_key }, value;
+        if (mdb_get (txn, ord_store_dbi (self->engine->store, ORD_DB_IDEM), &key, &value) == 0) {
+            msgpack_unpacked record;
+            msgpack_unpacked_init (&record);
+            ord_why_t why;
+            const msgpack_object *digest, *reply;
+            int64_t at = 0;
+            if (ord_wire_decode (value.mv_data, value.mv_size, &record, &why) == 0
+            &&  ord_wire_int (&record.data, "at", true, 0, INT64_MAX, &at, &why) == 0
+            &&  at + self->config->idem_ttl_ms > ord_engine_now ()
+            &&  (digest = ord_wire_find (&record.data, "digest"))
+            &&  (reply = ord_wire_find (&record.data, "reply"))
+            &&  digest->type == MSGPACK_OBJECT_BIN && reply->type == MSGPACK_OBJECT_BIN) {
+                answered = true;
+                if (digest->via.bin.size != ORD_DIGEST_SIZE
+                ||  memcmp (digest->via.bin.ptr, request->digest, ORD_DIGEST_SIZE))
+                    s_fail (self, &request, ORD_EIDEMPOTENCY,
+                            "idem: this key was used with a different request body");
+                else {
+                    msgpack_sbuffer buffer;
+                    msgpack_sbuffer_init (&buffer);
+                    if (ord_reply_with_rid (reply->via.bin.ptr, reply->via.bin.size,
+                                            request->rid, &buffer) == 0) {
+                        request->reply = zframe_new (buffer.data, buffer.size);
+                        s_send (self, &request);
+                    }
+                    else
+                        s_fail (self, &request, ORD_EINTERNAL, "stored reply unreadable");
+                    msgpack_sbuffer_destroy (&buffer);
+                }
+            }
+            msgpack_unpacked_destroy (&record);
+        }
+        mdb_txn_abort (txn);
+    }
+    if (!answered) {
+        //  First of its key in flight: later ones wait for its outcome
+        zhashx_insert (self->idem_inflight, hex, zlistx_new ());
+        request->idem_holder = true;
+    }
+    free (hex);
+    return answered;
+}
+
+//  Works out the idempotency key of a write: user \0 op \0 idem.
+static int
+s_idempotency_key (ord_request_t *request, ord_str_t idem)
+{
+    const char *op = ord_op_name (request->op);
+    size_t user_len = request->user_id.ptr? request->user_id.len: 0;
+    size_t op_len = strlen (op);
+    request->idem_key_size = user_len + 1 + op_len + 1 + idem.len;
+    request->idem_key = (char *) malloc (request->idem_key_size);
+    if (!request->idem_key)
+        return ORD_EINTERNAL;
+    char *at = request->idem_key;
+    if (user_len)
+        memcpy (at, request->user_id.ptr, user_len);
+    at += user_len;
+    *at++ = 0;
+    memcpy (at, op, op_len);
+    at += op_len;
+    *at++ = 0;
+    memcpy (at, idem.ptr, idem.len);
+    ord_wire_digest (&request->body.data, request->digest);
+    return 0;
+}
+
+//  Routes a decoded request: reads here, changes to an actor.
+static void
+s_process (ord_front_t *self, ord_request_t *request)
+{
+    const msgpack_object *body = &request->body.data;
+    ord_why_t why;
+    ord_str_t order_id, idem;
+    order_id.ptr = NULL;
+    bool needs_order = request->op != ORD_OP_CREATE && request->op != ORD_OP_LIST
+                    && request->op != ORD_OP_HEALTH && request->op != ORD_OP_STATS
+                    && request->op != ORD_OP_STOCK;
+    if (needs_order && ord_wire_str (body, "order_id", true, 64, &order_id, &why)) {
+        s_fail (self, &request, ORD_EBADREQ, why.text);
+        return;
+    }
+    if (order_id.ptr) {
+        if (order_id.len != ORD_ORDER_ID_SIZE - 1) {
+            s_fail (self, &request, ORD_ENOTFOUND, "no such order");
+            return;
+        }
+        memcpy (request->order_id, order_id.ptr, order_id.len);
+        request->order_id [order_id.len] = 0;
+    }
+    if (s_is_write (request->op) && !request->idem_key) {
+        if (ord_wire_str (body, "idem", false, 128, &idem, &why)) {
+            s_fail (self, &request, ORD_EBADREQ, why.text);
+            return;
+        }
+        if (idem.ptr && idem.len && s_idempotency_key (request, idem)) {
+            s_fail (self, &request, ORD_EINTERNAL, NULL);
+            return;
+        }
+    }
+    if (request->idem_key && s_idempotent_replay (self, request))
+        return;
+    switch (request->op) {
+        case ORD_OP_GET:    s_do_get (self, request); return;
+        case ORD_OP_LIST:   s_do_list (self, request); return;
+        case ORD_OP_HEALTH: s_do_health (self, request); return;
+        case ORD_OP_STATS:  s_do_stats (self, request); return;
+        case ORD_OP_STOCK:  s_dispatch_or_wait (self, request, "$stock"); return;
+        case ORD_OP_CREATE: {
+            ord_order_t *order = NULL;
+            int rc = ord_order_from_request (body, &order, &why);
+            if (rc) {
+                //  Let an idempotent retry of a refused create be evaluated afresh
+                s_fail (self, &request, rc, why.text);
+                return;
+            }
+            s_new_id (self, order->id);
+            request->new_order = order;
+            s_dispatch_or_wait (self, request, order->id);
+            return;
+        }
+        default:
+            s_dispatch_or_wait (self, request, request->order_id);
+            return;
+    }
+}
+
+static int
+s_on_door (zloop_t *loop, zsock_t *door, void *arg)
+{
+    (void) loop;
+    ord_front_t *self = (ord_front_t *) arg;
+    zmsg_t *msg = zmsg_recv (door);
+    if (!msg)
+        return 0;
+    ord_request_t *request = ord_request_new (door == self->doors [0]? ORD_DOOR_SERVICE
+                                                                       : ORD_DOOR_ADMIN);
+    zframe_t *body = zmsg_last (msg);
+    zmsg_remove (msg, body);
+    request->envelope = msg;
+    request->op = ORD_OP_COUNT;
+    if (!body || zmsg_size (msg) == 0) {
+        //  No envelope means no way to answer: nothing came from a client
+        zframe_destroy (&body);
+        ord_request_destroy (&request);
+        return 0;
+    }
+    ord_why_t why;
+    if ((int64_t) zframe_size (body) > self->config->max_body) {
+        ord_why_set (&why, "the body has %zu bytes; max_body is %" PRId64,
+                     zframe_size (body), self->config->max_body);
+        zframe_destroy (&body);
+        s_fail (self, &request, ORD_ETOOLARGE, why.text);
+        return 0;
+    }
+    //  The decoded body points into the frame, which lives as long as it
+    request->body_frame = body;
+    int rc = ord_wire_decode (zframe_data (body), zframe_size (body), &request->body, &why);
+    if (rc) {
+        s_fail (self, &request, rc, why.text);
+        return 0;
+    }
+    const msgpack_object *map = &request->body.data;
+    ord_str_t rid, op;
+    int64_t version = 0;
+    if (ord_wire_str (map, "rid", false, 64, &rid, &why)) {
+        s_fail (self, &request, ORD_EBADREQ, why.text);
+        return 0;
+    }
+    request->rid = rid;
+    if (ord_wire_int (map, "v", true, INT64_MIN, INT64_MAX, &version, &why)) {
+        s_fail (self, &request, ORD_EBADREQ, why.text);
+        return 0;
+    }
+    if (version != ORD_WIRE_VERSION) {
+        ord_why_set (&why, "v: this orderd speaks version %d", ORD_WIRE_VERSION);
+        s_fail (self, &request, ORD_EVERSION, why.text);
+        return 0;
+    }
+    if (ord_wire_str (map, "op", true, 64, &op, &why)) {
+        s_fail (self, &request, ORD_EBADREQ, why.text);
+        return 0;
+    }
+    request->op = ord_op_parse (op);
+    bool admin_only = request->op == ORD_OP_ADVANCE || request->op == ORD_OP_STATS
+                   || request->op == ORD_OP_RETRY || request->op == ORD_OP_RESOLVE
+                   || request->op == ORD_OP_STOCK || request->op == ORD_OP_PAYMENT;
+    if (request->op == ORD_OP_COUNT || (admin_only && request->door == ORD_DOOR_SERVICE)) {
+        ord_why_set (&why, "op: '%.*s' is not an operation of this door", (int) op.len, op.ptr);
+        request->op = ORD_OP_COUNT;
+        s_fail (self, &request, ORD_EUNKNOWNOP, why.text);
+        return 0;
+    }
+    //  The service door acts for one user at a time; the admin door for all
+    bool user_required = request->door == ORD_DOOR_SERVICE && request->op != ORD_OP_HEALTH;
+    if (request->op != ORD_OP_CREATE
+    &&  ord_wire_str (map, "user_id", user_required, ORD_MAX_ID_LEN, &request->user_id, &why)) {
+        s_fail (self, &request, ORD_EBADREQ, why.text);
+        return 0;
+    }
+    if (request->op == ORD_OP_CREATE
+    &&  ord_wire_str (map, "user_id", true, ORD_MAX_ID_LEN, &request->user_id, &why)) {
+        s_fail (self, &request, ORD_EBADREQ, why.text);
+        return 0;
+    }
+    if (self->stopping) {
+        s_fail (self, &request, ORD_EUNAVAILABLE, "orderd is shutting down");
+        return 0;
+    }
+    s_process (self, request);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Background work
+
+static ord_request_t *
+s_internal (ord_op_t op)
+{
+    ord_request_t *request = ord_request_new (ORD_DOOR_INTERNAL);
+    request->op = op;
+    return request;
+}
+
+static bool
+s_busy (ord_front_t *self, const char *id)
+{
+    s_slot_t *slot = (s_slot_t *) zhashx_lookup (self->bound, id);
+    return slot && slot->inflight > 0;
+}
+
+//  Dispatches an internal op to every order in `ids` that is not busy.
+static void
+s_dispatch_internal (ord_front_t *self, zlist_t *ids, ord_op_t op)
+{
+    for (const char *id = (const char *) zlist_first (ids); id;
+         id = (const char *) zlist_next (ids))
+        if (!s_busy (self, id))
+            s_dispatch_or_wait (self, s_internal (op), id);
+}
+
+static int
+s_on_second (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    ord_front_t *self = (ord_front_t *) arg;
+    ord_stats_tick (self->stats, atomic_load (&self->engine->transitions));
+    if (self->stopping) {
+        if (zclock_mono () > self->stop_deadline) {
+            zsys_warning ("stop: %zu requests still in flight after %d ms; stopping anyway",
+                          self->inflight, S_STOP_GRACE_MS);
+            return -1;
+        }
+        return 0;
+    }
+    //  Payment timeouts
+    MDB_txn *txn;
+    if (ord_store_read (self->engine->store, &txn) == 0) {
+        zlist_t *due = ord_store_due_timers (self->engine->store, txn, ord_engine_now (), S_SCAN_MAX);
+        mdb_txn_abort (txn);
+        s_dispatch_internal (self, due, ORD_OP_TIMEOUT);
+        zlist_destroy (&due);
+    }
+    //  Idle actors go back to the spare pool; spares beyond a few stop
+    int64_t now = zclock_mono ();
+    s_slot_t *slot;
+    while ((slot = (s_slot_t *) zlistx_first (self->idle))
+       &&  now - slot->idle_since >= self->config->actor_idle_ms) {
+        s_unbind (self, slot);
+        if (zlistx_size (self->spare) < S_SPARE_ACTORS)
+            zlistx_add_end (self->spare, slot);
+        else {
+            s_slot_destroy (&slot);
+            self->live--;
+        }
+    }
+    return 0;
+}
+
+static int
+s_on_saga_retry (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    ord_front_t *self = (ord_front_t *) arg;
+    MDB_txn *txn;
+    if (self->stopping || ord_store_read (self->engine->store, &txn))
+        return 0;
+    zlist_t *ids = ord_store_saga_ids (self->engine->store, txn, S_SCAN_MAX);
+    mdb_txn_abort (txn);
+    s_dispatch_internal (self, ids, ORD_OP_DRIVE);
+    zlist_destroy (&ids);
+    return 0;
+}
+
+//  Forgets idempotency keys older than idem_ttl_ms.
+static int
+s_on_purge (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    ord_front_t *self = (ord_front_t *) arg;
+    ord_store_t *store = self->engine->store;
+    int64_t horizon = ord_engine_now () - self->config->idem_ttl_ms;
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    if (ord_store_read (store, &txn))
+        return 0;
+    if (mdb_cursor_open (txn, ord_store_dbi (store, ORD_DB_IDEM_AGE), &cursor)) {
+        mdb_txn_abort (txn);
+        return 0;
+    }
+    ord_batch_t *batch = ord_batch_new ();
+    MDB_val key, value;
+    int rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
+    size_t purged = 0;
+    while (rc == 0 && purged < S_PURGE_MAX && key.mv_size > 8
+       &&  (int64_t) ord_be64_get ((const char *) key.mv_data) < horizon) {
+        ord_batch_del (batch, ORD_DB_IDEM_AGE, key.mv_data, key.mv_size);
+        ord_batch_del (batch, ORD_DB_IDEM, (char *) key.mv_data + 8, key.mv_size - 8);
+        purged++;
+        rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    if (purged) {
+        rc = ord_store_commit (self->writer, batch);
+        if (rc)
+            zsys_warning ("idempotency purge failed: %s", ord_strerror (rc));
+        else
+            ord_debug ("purged %zu idempotency keys", purged);
+    }
+    ord_batch_destroy (&batch);
+    return 0;
+}
+
+static int
+s_on_signal (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    ord_front_t *self = (ord_front_t *) arg;
+    struct signalfd_siginfo info;
+    if (read (item->fd, &info, sizeof info) != sizeof info)
+        return 0;
+    if (self->stopping) {
+        zsys_warning ("second signal: exiting at once");
+        _exit (1);
+    }
+    zsys_info ("signal %u: stopping; %zu requests in flight", info.ssi_signo, self->inflight);
+    self->stopping = true;
+    self->stop_deadline = zclock_mono () + S_STOP_GRACE_MS;
+    for (int door = 0; door < 2; door++)
+        if (self->doors [door])
+            zloop_reader_end (loop, self->doors [door]);
+    //  Requests that never reached an actor are answered now
+    ord_request_t *request;
+    while ((request = (ord_request_t *) zlistx_detach (self->waiting, NULL))) {
+        if (request->door == ORD_DOOR_INTERNAL)
+            ord_request_destroy (&request);
+        else
+            s_fail (self, &request, ORD_EUNAVAILABLE, "orderd is shutting down");
+    }
+    return self->inflight == 0? -1: 0;
+}
+
+//  The prober thread asks each adapter for a ping every two seconds, so
+//  that health sees a hung adapter even when no order is moving.
+static void
+s_prober (zsock_t *pipe, void *arg)
+{
+    ord_engine_t *engine = (ord_engine_t *) arg;
+    zsock_signal (pipe, 0);
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    while (true) {
+        ord_adapter_probe (engine->payment);
+        ord_adapter_probe (engine->fulfilment);
+        if (zpoller_wait (poller, 2000) == pipe || zpoller_terminated (poller))
+            break;
+    }
+    zpoller_destroy (&poller);
+}
+
+//  ---------------------------------------------------------------------
+
+int
+ord_front_new (ord_engine_t *engine, ord_front_t **front_p, ord_why_t *why)
+{
+    ord_front_t *self = (ord_front_t *) zmalloc (sizeof (ord_front_t));
+    self->engine = engine;
+    self->config = engine->config;
+    self->signal_fd = -1;
+    self->bound = zhashx_new ();
+    self->idle = zlistx_new ();
+    self->spare = zlistx_new ();
+    self->waiting = zlistx_new ();
+    self->idem_inflight = zhashx_new ();
+    self->stats = ord_stats_new ();
+    self->loop = zloop_new ();
+    snprintf (engine->replies, sizeof engine->replies, "inproc://orderd-replies-%p", (void *) self);
+    self->replies = zsock_new (ZMQ_PULL);
+    self->writer = ord_store_client_new (engine->store);
+    if (!self->replies || zsock_bind (self->replies, "%s", engine->replies)
+    ||  !self->writer || !self->stats) {
+        ord_why_set (why, "cannot set up the front's sockets");
+        ord_front_destroy (&self);
+        return ORD_EINTERNAL;
+    }
+    //  Ids stay sortable across restarts: start after the last one stored
+    MDB_txn *txn;
+    char last [ORD_ORDER_ID_SIZE];
+    if (ord_store_read (engine->store, &txn) == 0) {
+        if (ord_store_last_id (engine->store, txn, last) == 0 && last [0]) {
+            uint64_t value = strtoull (last + 1, NULL, 16);
+            self->last_ms = (int64_t) (value >> 20);
+            self->last_seq = (uint32_t) (value & 0xfffff);
+        }
+        mdb_txn_abort (txn);
+    }
+    zloop_reader (self->loop, self->replies, s_on_reply, self);
+    zloop_timer (self->loop, 1000, 0, s_on_second, self);
+    zloop_timer (self->loop, (size_t) self->config->saga_retry_ms, 0, s_on_saga_retry, self);
+    zloop_timer (self->loop, 60000, 0, s_on_purge, self);
+    self->prober = zactor_new (s_prober, engine);
+    *front_p = self;
+    return 0;
+}
+
+void
+ord_front_destroy (ord_front_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ord_front_t *self = *self_p;
+    zactor_destroy (&self->prober);
+    zloop_destroy (&self->loop);
+    //  Actors first: they may still hold requests that point at nothing here
+    s_slot_t *slot;
+    zlistx_t *slots = zhashx_values (self->bound);
+    while (slots && (slot = (s_slot_t *) zlistx_detach (slots, NULL)))
+        s_slot_destroy (&slot);
+    zlistx_destroy (&slots);
+    while ((slot = (s_slot_t *) zlistx_detach (self->spare, NULL)))
+        s_slot_destroy (&slot);
+    ord_request_t *request;
+    //  Replies that arrived after the loop ended
+    while (self->replies && zsock_events (self->replies) & ZMQ_POLLIN) {
+        if (zsock_recv (self->replies, "p", &request) || !request)
+            break;
+        ord_request_destroy (&request);
+    }
+    while ((request = (ord_request_t *) zlistx_detach (self->waiting, NULL)))
+        ord_request_destroy (&request);
+    zlistx_t *held;
+    for (held = (zlistx_t *) zhashx_first (self->idem_inflight); held;
+         held = (zlistx_t *) zhashx_next (self->idem_inflight)) {
+        while ((request = (ord_request_t *) zlistx_detach (held, NULL)))
+            ord_request_destroy (&request);
+        zlistx_destroy (&held);
+    }
+    zhashx_destroy (&self->idem_inflight);
+    zhashx_destroy (&self->bound);
+    zlistx_destroy (&self->idle);
+    zlistx_destroy (&self->spare);
+    zlistx_destroy (&self->waiting);
+    zsock_destroy (&self->doors [0]);
+    zsock_destroy (&self->doors [1]);
+    zsock_destroy (&self->replies);
+    zsock_destroy (&self->writer);
+    ord_stats_destroy (&self->stats);
+    free (self);
+    *self_p = NULL;
+}
+
+size_t
+ord_front_recover (ord_front_t *self)
+{
+    size_t handled = 0;
+    while (true) {
+        MDB_txn *txn;
+        if (ord_store_read (self->engine->store, &txn))
+            break;
+        zlist_t *ids = ord_store_saga_ids (self->engine->store, txn, S_SCAN_MAX);
+        mdb_txn_abort (txn);
+        size_t count = zlist_size (ids), finished = 0;
+        //  A suspended saga stays in the store and is left to the
+        //  background retry, so a pass that finishes none ends recovery
+        s_dispatch_internal (self, ids, ORD_OP_DRIVE);
+        zlist_destroy (&ids);
+        while (self->inflight > 0 || zlistx_size (self->waiting) > 0) {
+            ord_request_t *request = NULL;
+            if (zsock_recv (self->replies, "p", &request) || !request)
+                break;
+            if (request->internal_done)
+                finished++;
+            s_slot_t *slot = (s_slot_t *) zhashx_lookup (self->bound, request->order_id);
+            if (slot && --slot->inflight == 0) {
+                slot->idle_since = zclock_mono ();
+                slot->idle_handle = zlistx_add_end (self->idle, slot);
+            }
+            self->inflight--;
+            ord_request_destroy (&request);
+            s_drain_waiting (self);
+        }
+        handled += finished;
+        if (count < S_SCAN_MAX || finished == 0)
+            break;
+    }
+    atomic_store (&self->engine->sagas_recovered, handled);
+    return handled;
+}
+
+int
+ord_front_open (ord_front_t *self, ord_why_t *why)
+{
+    const char *endpoints [2] = { self->config->service, self->config->admin };
+    const char *names [2] = { "orderd/service", "orderd/admin" };
+    for (int door = 0; door < 2; door++) {
+        self->doors [door] = zsock_new (ZMQ_ROUTER);
+        if (!self->doors [door]) {
+            ord_why_set (why, "%s: cannot create a socket", names [door]);
+            return ORD_ECONFIG;
+        }
+        //  A slow reader never holds replies without bound; replies to it
+        //  are dropped at the high-water mark instead of blocking orderd
+        zsock_set_sndhwm (self->doors [door], 10000);
+        zsock_set_rcvhwm (self->doors [door], 10000);
+        zsock_set_router_mandatory (self->doors [door], 0);
+        if (zsock_bind (self->doors [door], "%s", endpoints [door]) < 0) {
+            ord_why_set (why, "%s: cannot bind %s: %s", names [door], endpoints [door],
+                         zmq_strerror (zmq_errno ()));
+            return ORD_ECONFIG;
+        }
+        zloop_reader (self->loop, self->doors [door], s_on_door, self);
+    }
+    return 0;
+}
+
+int
+ord_front_run (ord_front_t *self, int signal_fd)
+{
+    zmq_pollitem_t item = { NULL, signal_fd, ZMQ_POLLIN, 0 };
+    zloop_poller (self->loop, &item, s_on_signal, self);
+    zloop_start (self->loop);
+    return 0;
+}

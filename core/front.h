@@ -1,0 +1,34 @@
+/*  front: the doors. Owns the service and admin ROUTER sockets and one
+    zloop: decodes and validates every request, answers reads straight from
+    LMDB read transactions, answers idempotent replays, and hands changes
+    to order actors. Keeps the actor pool bounded (max_live_actors): an
+    order's actor stays bound to it while busy; idle ones are rebound to
+    other orders, least recently used first; when every actor is busy,
+    requests wait in a bounded queue, then get `busy`. Also runs the
+    payment-timeout reaper, the background saga retry, the idempotency
+    purge and the adapter health probes. */
+#ifndef ORD_FRONT_H_INCLUDED
+#define ORD_FRONT_H_INCLUDED
+
+#include "engine.h"
+
+typedef struct _ord_front_t ord_front_t;
+
+/*  Sets up the actor pool and the reply socket; binds no door yet.
+    Errors: ORD_EINTERNAL with *why. */
+int ord_front_new (ord_engine_t *engine, ord_front_t **front_p, ord_why_t *why);
+void ord_front_destroy (ord_front_t **self_p);
+
+/*  Drives every unfinished saga to its end (or suspension) before the
+    doors open. Returns how many sagas it handled. */
+size_t ord_front_recover (ord_front_t *self);
+
+/*  Binds the service and admin doors. Errors: ORD_ECONFIG with *why. */
+int ord_front_open (ord_front_t *self, ord_why_t *why);
+
+/*  Serves until the first signal on `signal_fd` (a signalfd), then stops
+    taking requests, finishes what is in flight and returns 0. A second
+    signal exits the process at once. */
+int ord_front_run (ord_front_t *self, int signal_fd);
+
+#endif

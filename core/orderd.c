@@ -1,0 +1,197 @@
+/*  orderd: the order service daemon. Loads the configuration, opens the
+    store, loads the adapters, recovers unfinished sagas, opens the doors,
+    and serves until SIGINT or SIGTERM. */
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include "front.h"
+
+#define ORDERD_VERSION "0.1.0"
+
+static void
+s_usage (FILE *stream)
+{
+    fprintf (stream,
+        "usage: orderd -c FILE [--set PATH=VALUE]... [-v]\n"
+        "       orderd --help | --version | --crash-points\n"
+        "\n"
+        "  -c, --config FILE   configuration file (czmq ZPL), e.g. config/orderd.cfg\n"
+        "  --set PATH=VALUE    override one key, e.g. --set orderd/service=tcp://127.0.0.1:9791\n"
+        "  -v, --verbose       debug logging\n"
+        "  --crash-points      list the ORDERD_CRASH_AT points (for crash tests)\n"
+        "\n"
+        "Signals: SIGINT or SIGTERM stops taking requests, finishes what is in\n"
+        "flight and exits 0; a second signal exits at once.\n");
+}
+
+//  Every thread inherits this mask, so signals only ever reach the
+//  signalfd that the front polls.
+static int
+s_signal_fd (void)
+{
+    sigset_t mask;
+    sigemptyset (&mask);
+    sigaddset (&mask, SIGINT);
+    sigaddset (&mask, SIGTERM);
+    if (pthread_sigmask (SIG_BLOCK, &mask, NULL))
+        return -1;
+    signal (SIGPIPE, SIG_IGN);
+    return signalfd (-1, &mask, SFD_CLOEXEC);
+}
+
+//  Each actor holds four sockets, each socket a file descriptor.
+static void
+s_raise_limits (int64_t max_live_actors)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+    }
+    zsys_set_max_sockets ((size_t) max_live_actors * 5 + 1024);
+}
+
+static int
+s_fail (const char *what, const ord_why_t *why)
+{
+    fprintf (stderr, "orderd: %s%s%s\n", what, why? ": ": "", why? why->text: "");
+    return 2;
+}
+
+static int
+s_load_adapter (ord_config_t *config, const char *kind, const char *path, int64_t timeout,
+                ord_adapter_t **adapter_p, ord_why_t *why)
+{
+    ord_adapter_options_t options = {
+        kind, path, ord_config_section (config, kind), config->data_dir,
+        config->payment_timeout_ms, config->sync, timeout
+    };
+    return ord_adapter_load (&options, adapter_p, why);
+}
+
+int
+main (int argc, char *argv [])
+{
+    zsys_handler_set (NULL);
+    const char *config_path = NULL;
+    zlist_t *overrides = zlist_new ();
+    bool verbose = false;
+    for (int arg = 1; arg < argc; arg++) {
+        const char *word = argv [arg];
+        if (streq (word, "--help") || streq (word, "-h")) {
+            s_usage (stdout);
+            zlist_destroy (&overrides);
+            return 0;
+        }
+        if (streq (word, "--version")) {
+            printf ("orderd %s (protocol ORDP/%d, plugin ABI %d.%d)\n", ORDERD_VERSION,
+                    ORD_WIRE_VERSION, ORD_PLUGIN_ABI_MAJOR, ORD_PLUGIN_ABI_MINOR);
+            zlist_destroy (&overrides);
+            return 0;
+        }
+        if (streq (word, "--crash-points")) {
+            for (const char *const *point = ord_crash_points (); *point; point++)
+                printf ("%s\n", *point);
+            zlist_destroy (&overrides);
+            return 0;
+        }
+        if (streq (word, "-v") || streq (word, "--verbose"))
+            verbose = true;
+        else
+        if ((streq (word, "-c") || streq (word, "--config")) && arg + 1 < argc)
+            config_path = argv [++arg];
+        else
+        if (streq (word, "--set") && arg + 1 < argc)
+            zlist_append (overrides, argv [++arg]);
+        else {
+            fprintf (stderr, "orderd: %s: unknown or incomplete option\n", word);
+            s_usage (stderr);
+            zlist_destroy (&overrides);
+            return 2;
+        }
+    }
+    if (!config_path) {
+        fprintf (stderr, "orderd: -c FILE is required\n");
+        s_usage (stderr);
+        zlist_destroy (&overrides);
+        return 2;
+    }
+    ord_why_t why = { "" };
+    ord_config_t *config = NULL;
+    int rc = ord_config_load (config_path, overrides, &config, &why);
+    zlist_destroy (&overrides);
+    if (rc)
+        return s_fail ("config", &why);
+    if (ord_crash_init (&why)) {
+        ord_config_destroy (&config);
+        return s_fail ("crash point", &why);
+    }
+    ord_log_set_verbose (verbose);
+    zsys_set_logident ("orderd");
+    int signal_fd = s_signal_fd ();
+    if (signal_fd < 0) {
+        ord_config_destroy (&config);
+        return s_fail ("cannot set up signal handling", NULL);
+    }
+    s_raise_limits (config->max_live_actors);
+
+    ord_engine_t engine;
+    memset (&engine, 0, sizeof engine);
+    engine.config = config;
+    engine.started_at = ord_engine_now ();
+    const char *ttl = zconfig_get (config->root, "fulfilment/reserve_ttl_ms", NULL);
+    engine.reserve_ttl_ms = ttl && atoll (ttl) > 0? atoll (ttl): config->payment_timeout_ms;
+    zactor_t *writer = NULL;
+    ord_front_t *front = NULL;
+    int status = 2;
+    rc = ord_store_open (config->data_dir, (size_t) config->map_size, config->sync,
+                         (unsigned) config->max_live_actors + 128, &engine.store, &why);
+    if (rc) {
+        s_fail (config->data_dir, &why);
+        goto done;
+    }
+    writer = ord_store_writer_new (engine.store, config->events, &why);
+    if (!writer) {
+        s_fail ("orderd/events", &why);
+        goto done;
+    }
+    if (s_load_adapter (config, "payment", config->payment_plugin,
+                        config->payment_timeout_call_ms, &engine.payment, &why)
+    ||  s_load_adapter (config, "fulfilment", config->fulfilment_plugin,
+                        config->fulfilment_timeout_call_ms, &engine.fulfilment, &why)) {
+        s_fail ("plugin", &why);
+        goto done;
+    }
+    if (streq (ord_adapter_name (engine.payment), ord_adapter_name (engine.fulfilment))) {
+        ord_why_set (&why, "name: two plugins are both called %s", ord_adapter_name (engine.payment));
+        s_fail ("plugin", &why);
+        goto done;
+    }
+    if (ord_front_new (&engine, &front, &why)) {
+        s_fail ("front", &why);
+        goto done;
+    }
+    size_t recovered = ord_front_recover (front);
+    if (recovered)
+        zsys_info ("recovery: %zu unfinished sagas finished or compensated", recovered);
+    if (ord_front_open (front, &why)) {
+        s_fail ("doors", &why);
+        goto done;
+    }
+    zsys_info ("ready: service %s, admin %s, events %s, data %s (payment %s, fulfilment %s)",
+               config->service, config->admin, config->events, config->data_dir,
+               ord_adapter_name (engine.payment), ord_adapter_name (engine.fulfilment));
+    status = ord_front_run (front, signal_fd);
+    zsys_info ("stopped");
+done:
+    ord_front_destroy (&front);
+    ord_adapter_destroy (&engine.payment);
+    ord_adapter_destroy (&engine.fulfilment);
+    zactor_destroy (&writer);
+    ord_store_destroy (&engine.store);
+    ord_config_destroy (&config);
+    close (signal_fd);
+    zsys_shutdown ();
+    return status;
+}

@@ -1,0 +1,597 @@
+/*  saga: logged phases, adapter steps and compensations. */
+#include "saga.h"
+
+#define S_ATTEMPTS  4              //  adapter call attempts within one drive
+
+static const char *s_kind_names [] = { "none", "create", "initiate_payment", "confirm", "cancel" };
+static const char *s_phase_names [] = {
+    "none", "reserve", "release", "create_payment", "check", "capture", "reduce",
+    "compensate", "abort", "declined", "cancel"
+};
+
+const char *
+ord_saga_kind_name (ord_saga_kind_t kind)
+{
+    return kind <= ORD_SAGA_CANCEL? s_kind_names [kind]: "unknown";
+}
+
+const char *
+ord_saga_phase_name (ord_saga_phase_t phase)
+{
+    return phase <= ORD_PHASE_CANCEL? s_phase_names [phase]: "unknown";
+}
+
+bool
+ord_saga_finished (int drive_rc)
+{
+    return drive_rc != ORD_EUNAVAILABLE && drive_rc != ORD_ETIMEOUT
+        && drive_rc != ORD_ESTORE && drive_rc != ORD_ESTOREFULL;
+}
+
+//  ---------------------------------------------------------------------
+//  The saga record
+
+static void
+s_saga_pack (const ord_saga_t *saga, const ord_order_t *create_order, msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 11);
+    ord_pack_kv_int (pk, "rv", ORD_RECORD_VERSION);
+    ord_pack_kv_int (pk, "kind", saga->kind);
+    ord_pack_kv_int (pk, "phase", saga->phase);
+    ord_pack_kv_int (pk, "trigger", saga->trigger);
+    ord_pack_kv_int (pk, "fail_code", saga->fail_code);
+    ord_pack_kv_int (pk, "attempts", saga->attempts);
+    ord_pack_kv_int (pk, "started_at", saga->started_at);
+    ord_pack_kv_cstr (pk, "reason", saga->reason);
+    ord_pack_kv_cstr (pk, "return_url", saga->return_url);
+    ord_pack_kv_cstr (pk, "cancel_url", saga->cancel_url);
+    ord_pack_cstr (pk, "order");
+    if (create_order)
+        ord_order_pack (create_order, pk, true);
+    else
+        msgpack_pack_nil (pk);
+}
+
+static int
+s_saga_text (const msgpack_object *map, const char *key, char *text, size_t size)
+{
+    ord_why_t why;
+    ord_str_t value;
+    if (ord_wire_str (map, key, false, ORD_MAX_TEXT_LEN, &value, &why))
+        return ORD_ESTORE;
+    snprintf (text, size, "%.*s", (int) value.len, value.ptr? value.ptr: "");
+    return 0;
+}
+
+int
+ord_saga_load (ord_engine_t *engine, MDB_txn *txn, const char *id, ord_saga_t *saga,
+               ord_order_t **create_order_p)
+{
+    memset (saga, 0, sizeof *saga);
+    if (create_order_p)
+        *create_order_p = NULL;
+    MDB_val key = { strlen (id), (void *) id }, value;
+    int rc = mdb_get (txn, ord_store_dbi (engine->store, ORD_DB_SAGAS), &key, &value);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return ORD_ESTORE;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    ord_why_t why;
+    int64_t number [7] = { 0 };
+    const char *keys [7] = { "rv", "kind", "phase", "trigger", "fail_code", "attempts", "started_at" };
+    rc = ord_wire_decode (value.mv_data, value.mv_size, &unpacked, &why)? ORD_ESTORE: 0;
+    for (int i = 0; !rc && i < 7; i++)
+        if (ord_wire_int (&unpacked.data, keys [i], true, INT64_MIN, INT64_MAX, &number [i], &why))
+            rc = ORD_ESTORE;
+    if (!rc && (number [0] != ORD_RECORD_VERSION || number [1] < ORD_SAGA_CREATE
+            ||  number [1] > ORD_SAGA_CANCEL || number [2] < ORD_PHASE_RESERVE
+            ||  number [2] > ORD_PHASE_CANCEL))
+        rc = ORD_ESTORE;
+    if (!rc)
+        rc = s_saga_text (&unpacked.data, "reason", saga->reason, sizeof saga->reason);
+    if (!rc)
+        rc = s_saga_text (&unpacked.data, "return_url", saga->return_url, sizeof saga->return_url);
+    if (!rc)
+        rc = s_saga_text (&unpacked.data, "cancel_url", saga->cancel_url, sizeof saga->cancel_url);
+    if (!rc && create_order_p) {
+        const msgpack_object *order = ord_wire_find (&unpacked.data, "order");
+        if (order && order->type == MSGPACK_OBJECT_MAP) {
+            msgpack_sbuffer buffer;
+            msgpack_sbuffer_init (&buffer);
+            msgpack_packer pk;
+            msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+            msgpack_pack_object (&pk, *order);
+            rc = ord_order_unpack (buffer.data, buffer.size, create_order_p);
+            msgpack_sbuffer_destroy (&buffer);
+        }
+    }
+    msgpack_unpacked_destroy (&unpacked);
+    if (rc) {
+        memset (saga, 0, sizeof *saga);
+        return rc;
+    }
+    saga->kind = (ord_saga_kind_t) number [1];
+    saga->phase = (ord_saga_phase_t) number [2];
+    saga->trigger = (ord_trigger_t) number [3];
+    saga->fail_code = (int) number [4];
+    saga->attempts = (uint32_t) number [5];
+    saga->started_at = number [6];
+    return 0;
+}
+
+//  Queues the saga record as it is now (or its removal once finished).
+static void
+s_queue_saga (ord_saga_ctx_t *ctx)
+{
+    const char *id = ctx->order->id;
+    if (ctx->saga.kind == ORD_SAGA_NONE) {
+        ord_batch_del (ctx->batch, ORD_DB_SAGAS, id, strlen (id));
+        return;
+    }
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    bool carries_order = ctx->saga.kind == ORD_SAGA_CREATE;
+    s_saga_pack (&ctx->saga, carries_order? ctx->order: NULL, &pk);
+    ord_batch_put (ctx->batch, ORD_DB_SAGAS, id, strlen (id), buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+int
+ord_saga_commit (ord_saga_ctx_t *ctx)
+{
+    if (ctx->order && ctx->order->status != ORD_STATUS_NONE)
+        ord_batch_order (ctx->batch, ctx->order, ctx->stored_status);
+    int rc = ord_store_commit (ctx->writer, ctx->batch);
+    ord_batch_reset (ctx->batch);
+    if (rc == 0) {
+        if (ctx->order)
+            ctx->stored_status = ctx->order->status;
+        atomic_fetch_add (&ctx->engine->transitions, ctx->queued_transitions);
+    }
+    ctx->queued_transitions = 0;
+    return rc;
+}
+
+//  Logs the saga's current phase durably.
+static int
+s_log (ord_saga_ctx_t *ctx)
+{
+    s_queue_saga (ctx);
+    return ord_saga_commit (ctx);
+}
+
+int
+ord_saga_transition (ord_saga_ctx_t *ctx, ord_status_t to, ord_trigger_t trigger,
+                     const char *reason)
+{
+    ord_transition_t transition;
+    int rc = ord_order_transition (ctx->order, to, trigger, ord_engine_now (), reason,
+                                   &transition);
+    if (rc)
+        return rc;
+    ord_batch_transition (ctx->batch, ctx->order, &transition);
+    ctx->queued_transitions++;
+    return 0;
+}
+
+void
+ord_saga_note (ord_saga_ctx_t *ctx, const char *reason)
+{
+    ord_order_t *order = ctx->order;
+    ord_transition_t note = { order->version + 1, order->status, order->status,
+                              ord_engine_now (), "" };
+    snprintf (note.reason, sizeof note.reason, "%s", reason);
+    order->version++;
+    order->updated_at = note.at;
+    ord_batch_transition (ctx->batch, order, &note);
+}
+
+static void
+s_set_timer (ord_saga_ctx_t *ctx, int64_t deadline)
+{
+    ord_batch_timer (ctx->batch, ctx->order->id, ctx->order->timer_at, deadline);
+    ctx->order->timer_at = deadline;
+}
+
+int
+ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger,
+                const char *reason)
+{
+    ord_saga_t *saga = &ctx->saga;
+    memset (saga, 0, sizeof *saga);
+    saga->kind = kind;
+    saga->trigger = trigger;
+    saga->started_at = ord_engine_now ();
+    snprintf (saga->reason, sizeof saga->reason, "%s", reason? reason: "");
+    switch (kind) {
+        case ORD_SAGA_CREATE:   saga->phase = ORD_PHASE_RESERVE; break;
+        case ORD_SAGA_INITIATE: saga->phase = ORD_PHASE_CREATE_PAYMENT; break;
+        case ORD_SAGA_CONFIRM:  saga->phase = ORD_PHASE_CHECK; break;
+        default:                saga->phase = ORD_PHASE_CANCEL; break;
+    }
+    int rc = s_log (ctx);
+    if (rc)
+        memset (saga, 0, sizeof *saga);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Adapter steps
+
+static msgpack_packer
+s_fields (ord_saga_ctx_t *ctx)
+{
+    msgpack_sbuffer_clear (&ctx->fields);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &ctx->fields, msgpack_sbuffer_write);
+    return pk;
+}
+
+static int
+s_call (ord_saga_ctx_t *ctx, ord_adapter_client_t *client, const char *op,
+        uint32_t field_count, ord_why_t *why)
+{
+    msgpack_unpacked reply;
+    msgpack_unpacked_init (&reply);
+    int rc = ord_adapter_call (client, op, ctx->fields.data, ctx->fields.size, field_count,
+                               S_ATTEMPTS, &reply, why);
+    msgpack_unpacked_destroy (&reply);
+    return rc;
+}
+
+static int
+s_line_call (ord_saga_ctx_t *ctx, const char *op, size_t line, ord_why_t *why)
+{
+    const ord_product_t *product = &ctx->order->products [line];
+    msgpack_packer pk = s_fields (ctx);
+    ord_pack_kv_cstr (&pk, "order_id", ctx->order->id);
+    ord_pack_kv_int (&pk, "line", (int64_t) line);
+    uint32_t count = 2;
+    if (!streq (op, "release")) {
+        ord_pack_kv_cstr (&pk, "sku", product->sku);
+        ord_pack_kv_int (&pk, "quantity", product->quantity);
+        count += 2;
+    }
+    if (streq (op, "reserve")) {
+        ord_pack_kv_int (&pk, "ttl_ms", ctx->engine->reserve_ttl_ms);
+        count++;
+    }
+    int rc = s_call (ctx, ctx->fulfilment, op, count, why);
+    if (rc == ORD_ESTOCK)
+        ord_why_set (why, "out of stock: product %s (sku %s, quantity %" PRId64 ")",
+                     product->product_id, product->sku, product->quantity);
+    return rc;
+}
+
+//  Calls `op` for every product line, stopping at the first error.
+static int
+s_all_lines (ord_saga_ctx_t *ctx, const char *op, const char *after_first,
+             const char *after_all, ord_why_t *why)
+{
+    for (size_t line = 0; line < ctx->order->product_count; line++) {
+        int rc = s_line_call (ctx, op, line, why);
+        if (rc)
+            return rc;
+        if (line == 0 && after_first)
+            ord_crash (after_first);
+    }
+    if (after_all)
+        ord_crash (after_all);
+    return 0;
+}
+
+static int
+s_payment_create (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    ord_order_t *order = ctx->order;
+    msgpack_packer pk = s_fields (ctx);
+    ord_pack_kv_cstr (&pk, "order_id", order->id);
+    ord_pack_kv_int (&pk, "amount", order->total_amount);
+    ord_pack_kv_cstr (&pk, "currency", order->currency);
+    ord_pack_kv_cstr (&pk, "return_url", ctx->saga.return_url);
+    ord_pack_kv_cstr (&pk, "cancel_url", ctx->saga.cancel_url);
+    msgpack_unpacked reply;
+    msgpack_unpacked_init (&reply);
+    int rc = ord_adapter_call (ctx->payment, "create", ctx->fields.data, ctx->fields.size, 5,
+                               S_ATTEMPTS, &reply, why);
+    if (rc == 0) {
+        ord_str_t provider_order_id, approval_url;
+        if (ord_wire_str (&reply.data, "provider_order_id", true, ORD_MAX_TEXT_LEN,
+                          &provider_order_id, why)
+        ||  ord_wire_str (&reply.data, "approval_url", false, ORD_MAX_TEXT_LEN,
+                          &approval_url, why)) {
+            ord_why_prefix (why, "payment adapter answered create without a valid ");
+            rc = ORD_EUNAVAILABLE;
+        }
+        else {
+            char *text = ord_str_dup (provider_order_id);
+            ord_order_set (&order->provider_order_id, text);
+            free (text);
+            text = ord_str_dup (approval_url);
+            ord_order_set (&order->approval_url, text);
+            free (text);
+            ord_order_set (&order->payment_provider, ord_adapter_name (ctx->engine->payment));
+        }
+    }
+    msgpack_unpacked_destroy (&reply);
+    return rc;
+}
+
+static int
+s_payment_capture (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    ord_order_t *order = ctx->order;
+    msgpack_packer pk = s_fields (ctx);
+    ord_pack_kv_cstr (&pk, "order_id", order->id);
+    ord_pack_kv_cstr (&pk, "provider_order_id", order->provider_order_id);
+    ord_pack_kv_int (&pk, "amount", order->total_amount);
+    ord_pack_kv_cstr (&pk, "currency", order->currency);
+    msgpack_unpacked reply;
+    msgpack_unpacked_init (&reply);
+    int rc = ord_adapter_call (ctx->payment, "capture", ctx->fields.data, ctx->fields.size, 4,
+                               S_ATTEMPTS, &reply, why);
+    if (rc == 0) {
+        ord_str_t capture_id;
+        if (ord_wire_str (&reply.data, "capture_id", true, ORD_MAX_TEXT_LEN, &capture_id, why)) {
+            ord_why_prefix (why, "payment adapter answered capture without a valid ");
+            rc = ORD_EUNAVAILABLE;
+        }
+        else {
+            char *text = ord_str_dup (capture_id);
+            ord_order_set (&order->capture_id, text);
+            free (text);
+        }
+    }
+    msgpack_unpacked_destroy (&reply);
+    return rc;
+}
+
+static int
+s_payment_void (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    if (!ctx->order->provider_order_id)
+        return 0;
+    msgpack_packer pk = s_fields (ctx);
+    ord_pack_kv_cstr (&pk, "order_id", ctx->order->id);
+    ord_pack_kv_cstr (&pk, "provider_order_id", ctx->order->provider_order_id);
+    int rc = s_call (ctx, ctx->payment, "void", 2, why);
+    return rc == ORD_ENOTFOUND? 0: rc;
+}
+
+static int
+s_payment_refund (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    if (!ctx->order->capture_id)
+        return 0;
+    msgpack_packer pk = s_fields (ctx);
+    ord_pack_kv_cstr (&pk, "order_id", ctx->order->id);
+    ord_pack_kv_cstr (&pk, "capture_id", ctx->order->capture_id);
+    ord_pack_kv_int (&pk, "amount", ctx->order->total_amount);
+    return s_call (ctx, ctx->payment, "refund", 3, why);
+}
+
+//  ---------------------------------------------------------------------
+//  Driving
+
+static bool
+s_suspends (int rc)
+{
+    return rc == ORD_EUNAVAILABLE || rc == ORD_ETIMEOUT;
+}
+
+//  An adapter stayed unavailable: keep the saga for a later drive, and
+//  flag a stored order for review once it keeps failing.
+static int
+s_suspend (ord_saga_ctx_t *ctx, int rc, ord_why_t *why)
+{
+    ctx->saga.attempts++;
+    if (ctx->saga.attempts == ORD_SAGA_REVIEW_AFTER && ctx->stored_status != ORD_STATUS_NONE) {
+        char note [ORD_MAX_TEXT_LEN + 1];
+        snprintf (note, sizeof note, "%s saga stuck in %s after %u attempts: %.200s",
+                  ord_saga_kind_name (ctx->saga.kind), ord_saga_phase_name (ctx->saga.phase),
+                  ctx->saga.attempts, why->text);
+        ctx->order->needs_review = true;
+        ord_saga_note (ctx, note);
+        atomic_fetch_add (&ctx->engine->compensations_failed, 1);
+    }
+    zsys_info ("saga %s of %s suspended in %s: %s", ord_saga_kind_name (ctx->saga.kind),
+               ctx->order->id, ord_saga_phase_name (ctx->saga.phase), why->text);
+    int log_rc = s_log (ctx);
+    return log_rc? log_rc: rc;
+}
+
+//  Moves to a compensating phase, remembering the failure.
+static int
+s_fail_to (ord_saga_ctx_t *ctx, ord_saga_phase_t phase, int fail_code, ord_why_t *why,
+           const char *crash_point)
+{
+    ctx->saga.phase = phase;
+    ctx->saga.fail_code = fail_code;
+    snprintf (ctx->saga.reason, sizeof ctx->saga.reason, "%s", why->text);
+    int rc = s_log (ctx);
+    if (!rc && crash_point)
+        ord_crash (crash_point);
+    return rc;
+}
+
+//  Queues the end of the saga: its record goes, its timer goes.
+static void
+s_finish (ord_saga_ctx_t *ctx, bool clear_timer)
+{
+    if (clear_timer)
+        s_set_timer (ctx, 0);
+    ctx->saga.kind = ORD_SAGA_NONE;
+    s_queue_saga (ctx);
+}
+
+//  Ends a confirm saga with the order failed.
+static int
+s_fail_order (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    int code = ctx->saga.fail_code? ctx->saga.fail_code: ORD_EINTERNAL;
+    ord_why_set (why, "%s", ctx->saga.reason);
+    if (ord_saga_transition (ctx, ORD_STATUS_FAILED, ORD_TRIGGER_CONFIRM, ctx->saga.reason))
+        return ORD_EINTERNAL;
+    s_finish (ctx, true);
+    return code;
+}
+
+int
+ord_saga_drive (ord_saga_ctx_t *ctx, bool resuming, ord_why_t *why)
+{
+    ord_saga_t *saga = &ctx->saga;
+    ord_config_t *config = ctx->engine->config;
+    int rc;
+    if (resuming && saga->kind == ORD_SAGA_CREATE && saga->phase == ORD_PHASE_RESERVE) {
+        ord_why_set (why, "create interrupted before the order was stored");
+        rc = s_fail_to (ctx, ORD_PHASE_RELEASE, ORD_EUNAVAILABLE, why, NULL);
+        if (rc)
+            return rc;
+    }
+    while (true) {
+        switch (saga->phase) {
+            case ORD_PHASE_RESERVE:
+                rc = s_all_lines (ctx, "reserve", "create.reserved_one", "create.reserved_all", why);
+                if (rc == 0) {
+                    ord_order_t *order = ctx->order;
+                    if (ord_saga_transition (ctx, ORD_STATUS_PENDING, ORD_TRIGGER_CREATE, "created"))
+                        return ORD_EINTERNAL;
+                    s_set_timer (ctx, order->created_at + config->payment_timeout_ms);
+                    s_finish (ctx, false);
+                    return 0;
+                }
+                rc = s_fail_to (ctx, ORD_PHASE_RELEASE, s_suspends (rc)? ORD_EUNAVAILABLE: rc, why, NULL);
+                if (rc)
+                    return rc;
+                break;
+
+            case ORD_PHASE_RELEASE:
+                rc = s_all_lines (ctx, "release", "create.releasing", NULL, why);
+                if (s_suspends (rc))
+                    return s_suspend (ctx, rc, why);
+                ord_why_set (why, "%s", saga->reason);
+                rc = saga->fail_code? saga->fail_code: ORD_EINTERNAL;
+                s_finish (ctx, false);
+                return rc;
+
+            case ORD_PHASE_CREATE_PAYMENT:
+                rc = s_payment_create (ctx, why);
+                if (s_suspends (rc))
+                    return s_suspend (ctx, rc, why);
+                ord_crash ("initiate.created");
+                if (rc == 0) {
+                    if (ord_saga_transition (ctx, ORD_STATUS_PAYMENT_INITIATED,
+                                             ORD_TRIGGER_INITIATE_PAYMENT, "payment initiated"))
+                        return ORD_EINTERNAL;
+                    s_set_timer (ctx, ord_engine_now () + config->payment_timeout_ms);
+                }
+                s_finish (ctx, false);
+                return rc;
+
+            case ORD_PHASE_CHECK:
+                rc = s_all_lines (ctx, "reserve", NULL, "confirm.checked", why);
+                if (s_suspends (rc))
+                    return s_suspend (ctx, rc, why);
+                if (rc) {
+                    rc = s_fail_to (ctx, ORD_PHASE_ABORT, rc, why, "confirm.aborting");
+                    if (rc)
+                        return rc;
+                }
+                else
+                    saga->phase = ORD_PHASE_CAPTURE;
+                break;
+
+            case ORD_PHASE_CAPTURE:
+                rc = s_payment_capture (ctx, why);
+                if (s_suspends (rc))
+                    return s_suspend (ctx, rc, why);
+                if (rc) {
+                    rc = s_fail_to (ctx, ORD_PHASE_DECLINED, rc, why, NULL);
+                    if (rc)
+                        return rc;
+                    break;
+                }
+                ord_crash ("confirm.captured");
+                if (ord_saga_transition (ctx, ORD_STATUS_PAID, ORD_TRIGGER_CONFIRM, "payment captured"))
+                    return ORD_EINTERNAL;
+                saga->phase = ORD_PHASE_REDUCE;
+                rc = s_log (ctx);
+                if (rc)
+                    return rc;
+                ord_crash ("confirm.paid");
+                break;
+
+            case ORD_PHASE_REDUCE:
+                rc = s_all_lines (ctx, "reduce", "confirm.reduced_one", "confirm.reduced_all", why);
+                if (s_suspends (rc))
+                    return s_suspend (ctx, rc, why);
+                if (rc) {
+                    rc = s_fail_to (ctx, ORD_PHASE_COMPENSATE, rc, why, "confirm.compensating");
+                    if (rc)
+                        return rc;
+                    break;
+                }
+                if (ord_saga_transition (ctx, ORD_STATUS_CONFIRMED, ORD_TRIGGER_CONFIRM, "stock reduced"))
+                    return ORD_EINTERNAL;
+                s_finish (ctx, true);
+                return 0;
+
+            case ORD_PHASE_COMPENSATE:
+                //  Restoring a line never reduced and releasing a line not
+                //  reserved are no-ops, so every line gets both
+                rc = s_all_lines (ctx, "restore", "confirm.restored_one", NULL, why);
+                if (!rc)
+                    rc = s_all_lines (ctx, "release", NULL, NULL, why);
+                if (!rc && config->on_stock_failure == ORD_ON_STOCK_FAILURE_REFUND)
+                    rc = s_payment_refund (ctx, why);
+                if (s_suspends (rc))
+                    return s_suspend (ctx, rc, why);
+                if (rc || config->on_stock_failure == ORD_ON_STOCK_FAILURE_REVIEW) {
+                    char note [ORD_MAX_TEXT_LEN + 1];
+                    snprintf (note, sizeof note, "payment captured but the order failed (%.400s)%s%.200s",
+                              saga->reason, rc? "; refund refused: ": "", rc? why->text: "");
+                    ctx->order->needs_review = true;
+                    snprintf (saga->reason, sizeof saga->reason, "%s", note);
+                }
+                return s_fail_order (ctx, why);
+
+            case ORD_PHASE_ABORT:
+                rc = s_all_lines (ctx, "release", NULL, NULL, why);
+                if (!rc)
+                    rc = s_payment_void (ctx, why);
+                if (s_suspends (rc))
+                    return s_suspend (ctx, rc, why);
+                if (rc) {
+                    ctx->order->needs_review = true;
+                    ord_saga_note (ctx, why->text);
+                }
+                return s_fail_order (ctx, why);
+
+            case ORD_PHASE_DECLINED:
+                rc = s_all_lines (ctx, "release", NULL, NULL, why);
+                if (s_suspends (rc))
+                    return s_suspend (ctx, rc, why);
+                return s_fail_order (ctx, why);
+
+            case ORD_PHASE_CANCEL:
+                rc = s_all_lines (ctx, "release", NULL, "cancel.released", why);
+                if (!rc)
+                    rc = s_payment_void (ctx, why);
+                if (s_suspends (rc))
+                    return s_suspend (ctx, rc, why);
+                ord_crash ("cancel.voided");
+                if (rc) {
+                    ctx->order->needs_review = true;
+                    ord_saga_note (ctx, why->text);
+                }
+                if (ord_saga_transition (ctx, ORD_STATUS_CANCELLED, saga->trigger, saga->reason))
+                    return ORD_EINTERNAL;
+                s_finish (ctx, true);
+                return 0;
+        }
+    }
+}

@@ -1,0 +1,878 @@
+/*  store: LMDB schema, reads, batches and the group-commit writer. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include "store.h"
+
+static const char *s_db_names [ORD_DB_COUNT] = {
+    "meta", "orders", "history", "sagas", "idem", "idem_age", "by_user",
+    "by_status", "timers", "review"
+};
+
+struct _ord_store_t {
+    MDB_env *env;
+    MDB_dbi dbi [ORD_DB_COUNT];
+    char *writer_endpoint;
+    atomic_uint_fast64_t commits;
+    atomic_uint_fast64_t batches;
+    atomic_uint_fast64_t largest;
+};
+
+int
+ord_store_error (int mdb_rc)
+{
+    if (mdb_rc == 0)
+        return 0;
+    return mdb_rc == MDB_MAP_FULL? ORD_ESTOREFULL: ORD_ESTORE;
+}
+
+void
+ord_be64_put (char *to, uint64_t value)
+{
+    for (int i = 7; i >= 0; i--) {
+        to [i] = (char) (value & 0xff);
+        value >>= 8;
+    }
+}
+
+uint64_t
+ord_be64_get (const char *from)
+{
+    uint64_t value = 0;
+    for (int i = 0; i < 8; i++)
+        value = (value << 8) | (unsigned char) from [i];
+    return value;
+}
+
+size_t
+ord_key_history (char *key, const char *id, uint32_t seq)
+{
+    memcpy (key, id, ORD_ORDER_ID_SIZE - 1);
+    char *at = key + ORD_ORDER_ID_SIZE - 1;
+    at [0] = (char) (seq >> 24);
+    at [1] = (char) (seq >> 16);
+    at [2] = (char) (seq >> 8);
+    at [3] = (char) seq;
+    return ORD_ORDER_ID_SIZE - 1 + 4;
+}
+
+size_t
+ord_key_timer (char *key, int64_t deadline, const char *id)
+{
+    ord_be64_put (key, (uint64_t) deadline);
+    memcpy (key + 8, id, ORD_ORDER_ID_SIZE - 1);
+    return 8 + ORD_ORDER_ID_SIZE - 1;
+}
+
+static size_t
+s_count_key (char *key, ord_status_t status)
+{
+    return (size_t) sprintf (key, "count/%s", ord_status_name (status));
+}
+
+//  Checks the meta database of an existing environment, or writes it in a
+//  new one. A main database holding anything but our names is foreign.
+static int
+s_check_schema (ord_store_t *self, ord_why_t *why)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+    if (rc) {
+        ord_why_set (why, "cannot begin a transaction: %s", mdb_strerror (rc));
+        return ORD_ESTORE;
+    }
+    MDB_dbi main_dbi;
+    MDB_cursor *cursor = NULL;
+    bool empty = true, foreign = false, have_meta = false;
+    rc = mdb_dbi_open (txn, NULL, 0, &main_dbi);
+    if (!rc)
+        rc = mdb_cursor_open (txn, main_dbi, &cursor);
+    MDB_val key, value;
+    while (!rc && mdb_cursor_get (cursor, &key, &value, empty? MDB_FIRST: MDB_NEXT) == 0) {
+        empty = false;
+        bool ours = false;
+        for (int db = 0; db < ORD_DB_COUNT; db++)
+            if (key.mv_size == strlen (s_db_names [db])
+            &&  memcmp (key.mv_data, s_db_names [db], key.mv_size) == 0)
+                ours = true;
+        if (key.mv_size == 4 && memcmp (key.mv_data, "meta", 4) == 0)
+            have_meta = true;
+        if (!ours)
+            foreign = true;
+    }
+    mdb_cursor_close (cursor);
+    if (!rc && (foreign || (!empty && !have_meta))) {
+        ord_why_set (why, "the data directory holds an LMDB environment that is not orderd's");
+        mdb_txn_abort (txn);
+        return ORD_ESCHEMA;
+    }
+    for (int db = 0; !rc && db < ORD_DB_COUNT; db++)
+        rc = mdb_dbi_open (txn, s_db_names [db], MDB_CREATE, &self->dbi [db]);
+    if (rc) {
+        ord_why_set (why, "cannot open the databases: %s", mdb_strerror (rc));
+        mdb_txn_abort (txn);
+        return ord_store_error (rc);
+    }
+    MDB_val magic_key = { 5, (void *) "magic" }, schema_key = { 6, (void *) "schema" };
+    MDB_val magic, schema;
+    if (empty) {
+        char version [16];
+        snprintf (version, sizeof version, "%d", ORD_STORE_SCHEMA);
+        magic.mv_data = (void *) ORD_STORE_MAGIC;
+        magic.mv_size = strlen (ORD_STORE_MAGIC);
+        schema.mv_data = version;
+        schema.mv_size = strlen (version);
+        rc = mdb_put (txn, self->dbi [ORD_DB_META], &magic_key, &magic, 0);
+        if (!rc)
+            rc = mdb_put (txn, self->dbi [ORD_DB_META], &schema_key, &schema, 0);
+        if (!rc)
+            rc = mdb_txn_commit (txn);
+        else
+            mdb_txn_abort (txn);
+        if (rc) {
+            ord_why_set (why, "cannot initialise the store: %s", mdb_strerror (rc));
+            return ord_store_error (rc);
+        }
+        return 0;
+    }
+    int result = 0;
+    if (mdb_get (txn, self->dbi [ORD_DB_META], &magic_key, &magic)
+    ||  magic.mv_size != strlen (ORD_STORE_MAGIC)
+    ||  memcmp (magic.mv_data, ORD_STORE_MAGIC, magic.mv_size)) {
+        ord_why_set (why, "the data directory is not an orderd store (no orderd magic)");
+        result = ORD_ESCHEMA;
+    }
+    else
+    if (mdb_get (txn, self->dbi [ORD_DB_META], &schema_key, &schema)
+    ||  schema.mv_size > 15) {
+        ord_why_set (why, "the data directory has no schema version");
+        result = ORD_ESCHEMA;
+    }
+    else {
+        char version [16];
+        memcpy (version, schema.mv_data, schema.mv_size);
+        version [schema.mv_size] = 0;
+        if (atoi (version) != ORD_STORE_SCHEMA) {
+            ord_why_set (why, "the data directory has schema version %s; this orderd reads %d",
+                         version, ORD_STORE_SCHEMA);
+            result = ORD_ESCHEMA;
+        }
+    }
+    //  Commit even when nothing changed: the database handles opened in
+    //  this transaction only outlive it through a commit
+    if (result)
+        mdb_txn_abort (txn);
+    else
+    if (mdb_txn_commit (txn)) {
+        ord_why_set (why, "cannot open the databases");
+        result = ORD_ESTORE;
+    }
+    return result;
+}
+
+int
+ord_store_open (const char *dir, size_t map_size, bool sync, unsigned max_readers,
+                ord_store_t **store_p, ord_why_t *why)
+{
+    if (mkdir (dir, 0750) && errno != EEXIST) {
+        ord_why_set (why, "cannot create %s: %s", dir, strerror (errno));
+        return ORD_ESTORE;
+    }
+    ord_store_t *self = (ord_store_t *) zmalloc (sizeof (ord_store_t));
+    int rc = mdb_env_create (&self->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs (self->env, ORD_DB_COUNT + 1);
+    if (!rc)
+        rc = mdb_env_set_mapsize (self->env, map_size);
+    if (!rc)
+        rc = mdb_env_set_maxreaders (self->env, max_readers);
+    if (rc) {
+        ord_why_set (why, "cannot set up LMDB: %s", mdb_strerror (rc));
+        ord_store_destroy (&self);
+        return ORD_ESTORE;
+    }
+    rc = mdb_env_open (self->env, dir, MDB_NOTLS | (sync? 0: MDB_NOSYNC), 0640);
+    if (rc) {
+        ord_why_set (why, "cannot open the store in %s: %s", dir, mdb_strerror (rc));
+        ord_store_destroy (&self);
+        return rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH? ORD_ESCHEMA: ORD_ESTORE;
+    }
+    rc = s_check_schema (self, why);
+    if (rc) {
+        ord_store_destroy (&self);
+        return rc;
+    }
+    self->writer_endpoint = zsys_sprintf ("inproc://orderd-writer-%p", (void *) self);
+    *store_p = self;
+    return 0;
+}
+
+void
+ord_store_destroy (ord_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ord_store_t *self = *self_p;
+    if (self->env)
+        mdb_env_close (self->env);
+    zstr_free (&self->writer_endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+ord_store_read (ord_store_t *self, MDB_txn **txn_p)
+{
+    return mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn_p)? ORD_ESTORE: 0;
+}
+
+MDB_dbi
+ord_store_dbi (ord_store_t *self, ord_db_t db)
+{
+    return self->dbi [db];
+}
+
+int
+ord_store_get_order (ord_store_t *self, MDB_txn *txn, const char *id, ord_order_t **order_p)
+{
+    MDB_val key = { strlen (id), (void *) id }, value;
+    int rc = mdb_get (txn, self->dbi [ORD_DB_ORDERS], &key, &value);
+    if (rc == MDB_NOTFOUND)
+        return ORD_ENOTFOUND;
+    if (rc)
+        return ORD_ESTORE;
+    return ord_order_unpack (value.mv_data, value.mv_size, order_p);
+}
+
+int
+ord_store_history (ord_store_t *self, MDB_txn *txn, const char *id,
+                   ord_history_fn *fn, void *arg)
+{
+    if (strlen (id) != ORD_ORDER_ID_SIZE - 1)
+        return 0;
+    MDB_cursor *cursor;
+    if (mdb_cursor_open (txn, self->dbi [ORD_DB_HISTORY], &cursor))
+        return ORD_ESTORE;
+    char start [32];
+    MDB_val key = { ord_key_history (start, id, 0), start }, value;
+    int rc = 0;
+    int mdb_rc = mdb_cursor_get (cursor, &key, &value, MDB_SET_RANGE);
+    while (mdb_rc == 0 && key.mv_size == ORD_ORDER_ID_SIZE - 1 + 4
+       &&  memcmp (key.mv_data, id, ORD_ORDER_ID_SIZE - 1) == 0) {
+        ord_transition_t transition;
+        rc = ord_transition_unpack (value.mv_data, value.mv_size, &transition);
+        if (!rc)
+            rc = fn (&transition, arg);
+        if (rc)
+            break;
+        mdb_rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    return rc;
+}
+
+//  Walks an index backwards from the end of `prefix` (or from `after`
+//  within it), calling for each order id found.
+int
+ord_store_list (ord_store_t *self, MDB_txn *txn, const ord_list_query_t *query,
+                zlist_t **orders_p, bool *more)
+{
+    zlist_t *orders = zlist_new ();
+    *more = false;
+    ord_db_t db = ORD_DB_ORDERS;
+    char prefix [ORD_MAX_ID_LEN + 2];
+    size_t prefix_len = 0;
+    if (query->user_id) {
+        db = ORD_DB_BY_USER;
+        prefix_len = strlen (query->user_id) + 1;
+        memcpy (prefix, query->user_id, prefix_len);      //  with its NUL
+    }
+    else
+    if (query->status != ORD_STATUS_NONE) {
+        db = ORD_DB_BY_STATUS;
+        prefix [0] = (char) query->status;
+        prefix_len = 1;
+    }
+    MDB_cursor *cursor;
+    if (mdb_cursor_open (txn, self->dbi [db], &cursor)) {
+        zlist_destroy (&orders);
+        return ORD_ESTORE;
+    }
+    //  Position on the first key after the range, then step back
+    char start [ORD_MAX_ID_LEN + 2 + ORD_ORDER_ID_SIZE];
+    memcpy (start, prefix, prefix_len);
+    size_t start_len = prefix_len;
+    if (query->after) {
+        size_t after_len = strnlen (query->after, ORD_ORDER_ID_SIZE - 1);
+        memcpy (start + prefix_len, query->after, after_len);
+        start_len += after_len;
+    }
+    else
+        start [start_len++] = (char) 0xff;     //  past every id ("o...")
+    MDB_val key = { start_len, start }, value;
+    int rc = mdb_cursor_get (cursor, &key, &value, MDB_SET_RANGE);
+    rc = rc == 0? mdb_cursor_get (cursor, &key, &value, MDB_PREV)
+                : mdb_cursor_get (cursor, &key, &value, MDB_LAST);
+    int result = 0;
+    while (rc == 0) {
+        if (key.mv_size != prefix_len + ORD_ORDER_ID_SIZE - 1
+        ||  memcmp (key.mv_data, prefix, prefix_len) != 0)
+            break;
+        char id [ORD_ORDER_ID_SIZE];
+        memcpy (id, (char *) key.mv_data + prefix_len, ORD_ORDER_ID_SIZE - 1);
+        id [ORD_ORDER_ID_SIZE - 1] = 0;
+        ord_order_t *order = NULL;
+        if (db == ORD_DB_ORDERS)
+            result = ord_order_unpack (value.mv_data, value.mv_size, &order);
+        else
+            result = ord_store_get_order (self, txn, id, &order);
+        if (result)
+            break;
+        bool wanted = (query->include_deleted || !order->deleted_at)
+                   && (query->status == ORD_STATUS_NONE || order->status == query->status);
+        if (wanted) {
+            if (zlist_size (orders) == query->limit) {
+                *more = true;
+                ord_order_destroy (&order);
+                break;
+            }
+            zlist_append (orders, order);
+        }
+        else
+            ord_order_destroy (&order);
+        rc = mdb_cursor_get (cursor, &key, &value, MDB_PREV);
+    }
+    mdb_cursor_close (cursor);
+    if (result) {
+        ord_order_t *order;
+        while ((order = (ord_order_t *) zlist_pop (orders)))
+            ord_order_destroy (&order);
+        zlist_destroy (&orders);
+        return result;
+    }
+    *orders_p = orders;
+    return 0;
+}
+
+int
+ord_store_last_id (ord_store_t *self, MDB_txn *txn, char id [ORD_ORDER_ID_SIZE])
+{
+    id [0] = 0;
+    MDB_cursor *cursor;
+    if (mdb_cursor_open (txn, self->dbi [ORD_DB_ORDERS], &cursor))
+        return ORD_ESTORE;
+    MDB_val key, value;
+    if (mdb_cursor_get (cursor, &key, &value, MDB_LAST) == 0
+    &&  key.mv_size == ORD_ORDER_ID_SIZE - 1) {
+        memcpy (id, key.mv_data, key.mv_size);
+        id [key.mv_size] = 0;
+    }
+    mdb_cursor_close (cursor);
+    return 0;
+}
+
+zlist_t *
+ord_store_saga_ids (ord_store_t *self, MDB_txn *txn, size_t max)
+{
+    zlist_t *ids = zlist_new ();
+    zlist_autofree (ids);
+    MDB_cursor *cursor;
+    if (mdb_cursor_open (txn, self->dbi [ORD_DB_SAGAS], &cursor))
+        return ids;
+    MDB_val key, value;
+    int rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
+    while (rc == 0 && zlist_size (ids) < max) {
+        if (key.mv_size == ORD_ORDER_ID_SIZE - 1) {
+            char id [ORD_ORDER_ID_SIZE];
+            memcpy (id, key.mv_data, key.mv_size);
+            id [key.mv_size] = 0;
+            zlist_append (ids, id);
+        }
+        rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    return ids;
+}
+
+zlist_t *
+ord_store_due_timers (ord_store_t *self, MDB_txn *txn, int64_t now, size_t max)
+{
+    zlist_t *ids = zlist_new ();
+    zlist_autofree (ids);
+    MDB_cursor *cursor;
+    if (mdb_cursor_open (txn, self->dbi [ORD_DB_TIMERS], &cursor))
+        return ids;
+    MDB_val key, value;
+    int rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
+    while (rc == 0 && zlist_size (ids) < max
+       &&  key.mv_size == 8 + ORD_ORDER_ID_SIZE - 1
+       &&  (int64_t) ord_be64_get ((const char *) key.mv_data) <= now) {
+        char id [ORD_ORDER_ID_SIZE];
+        memcpy (id, (char *) key.mv_data + 8, ORD_ORDER_ID_SIZE - 1);
+        id [ORD_ORDER_ID_SIZE - 1] = 0;
+        zlist_append (ids, id);
+        rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    return ids;
+}
+
+void
+ord_store_usage (ord_store_t *self, MDB_txn *txn, size_t *orders,
+                 size_t *used_bytes, size_t *map_bytes)
+{
+    MDB_stat stat;
+    MDB_envinfo info;
+    *orders = mdb_stat (txn, self->dbi [ORD_DB_ORDERS], &stat) == 0? stat.ms_entries: 0;
+    mdb_env_info (self->env, &info);
+    mdb_env_stat (self->env, &stat);
+    *used_bytes = (info.me_last_pgno + 1) * (size_t) stat.ms_psize;
+    *map_bytes = info.me_mapsize;
+}
+
+void
+ord_store_status_counts (ord_store_t *self, MDB_txn *txn, uint64_t counts [ORD_STATUS_COUNT],
+                         uint64_t *needs_review)
+{
+    for (int status = ORD_STATUS_PENDING; status < ORD_STATUS_COUNT; status++) {
+        char name [64];
+        MDB_val key = { s_count_key (name, (ord_status_t) status), name }, value;
+        counts [status] = mdb_get (txn, self->dbi [ORD_DB_META], &key, &value) == 0
+                       && value.mv_size == 8? ord_be64_get ((const char *) value.mv_data): 0;
+    }
+    MDB_stat stat;
+    *needs_review = mdb_stat (txn, self->dbi [ORD_DB_REVIEW], &stat) == 0? stat.ms_entries: 0;
+}
+
+void
+ord_store_commit_stats (ord_store_t *self, uint64_t *commits, uint64_t *batches,
+                        uint64_t *largest)
+{
+    *commits = atomic_load (&self->commits);
+    *batches = atomic_load (&self->batches);
+    *largest = atomic_load (&self->largest);
+}
+
+//  ---------------------------------------------------------------------
+//  Batches
+
+typedef enum { S_PUT, S_DEL, S_ADD } s_op_kind_t;
+
+typedef struct {
+    ord_db_t db;
+    s_op_kind_t kind;
+    size_t key_at, key_size, value_at, value_size;
+} s_op_t;
+
+struct _ord_batch_t {
+    s_op_t *ops;
+    size_t op_count, op_max;
+    char *bytes;
+    size_t byte_count, byte_max;
+    zlist_t *events;            //  zmsg_t *: topic, body
+};
+
+ord_batch_t *
+ord_batch_new (void)
+{
+    ord_batch_t *self = (ord_batch_t *) zmalloc (sizeof (ord_batch_t));
+    self->events = zlist_new ();
+    return self;
+}
+
+void
+ord_batch_reset (ord_batch_t *self)
+{
+    self->op_count = 0;
+    self->byte_count = 0;
+    zmsg_t *event;
+    while ((event = (zmsg_t *) zlist_pop (self->events)))
+        zmsg_destroy (&event);
+}
+
+void
+ord_batch_destroy (ord_batch_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ord_batch_t *self = *self_p;
+    ord_batch_reset (self);
+    zlist_destroy (&self->events);
+    free (self->ops);
+    free (self->bytes);
+    free (self);
+    *self_p = NULL;
+}
+
+size_t
+ord_batch_size (ord_batch_t *self)
+{
+    return self->op_count;
+}
+
+static size_t
+s_batch_copy (ord_batch_t *self, const void *data, size_t size)
+{
+    if (self->byte_count + size > self->byte_max) {
+        size_t wanted = (self->byte_count + size) * 2 + 256;
+        self->bytes = (char *) realloc (self->bytes, wanted);
+        assert (self->bytes);
+        self->byte_max = wanted;
+    }
+    size_t at = self->byte_count;
+    if (size)
+        memcpy (self->bytes + at, data, size);
+    self->byte_count += size;
+    return at;
+}
+
+static void
+s_batch_op (ord_batch_t *self, ord_db_t db, s_op_kind_t kind, const void *key, size_t key_size,
+            const void *value, size_t value_size)
+{
+    if (self->op_count == self->op_max) {
+        self->op_max = self->op_max * 2 + 8;
+        self->ops = (s_op_t *) realloc (self->ops, self->op_max * sizeof (s_op_t));
+        assert (self->ops);
+    }
+    s_op_t *op = &self->ops [self->op_count++];
+    op->db = db;
+    op->kind = kind;
+    op->key_at = s_batch_copy (self, key, key_size);
+    op->key_size = key_size;
+    op->value_at = s_batch_copy (self, value, value_size);
+    op->value_size = value_size;
+}
+
+void
+ord_batch_put (ord_batch_t *self, ord_db_t db, const void *key, size_t key_size,
+               const void *value, size_t value_size)
+{
+    s_batch_op (self, db, S_PUT, key, key_size, value, value_size);
+}
+
+void
+ord_batch_del (ord_batch_t *self, ord_db_t db, const void *key, size_t key_size)
+{
+    s_batch_op (self, db, S_DEL, key, key_size, NULL, 0);
+}
+
+void
+ord_batch_event (ord_batch_t *self, const char *topic, const void *body, size_t size)
+{
+    zmsg_t *event = zmsg_new ();
+    zmsg_addstr (event, topic);
+    zmsg_addmem (event, body, size);
+    zlist_append (self->events, event);
+}
+
+static void
+s_batch_count (ord_batch_t *self, ord_status_t status, int64_t delta)
+{
+    char key [64], value [8];
+    ord_be64_put (value, (uint64_t) delta);
+    s_batch_op (self, ORD_DB_META, S_ADD, key, s_count_key (key, status), value, 8);
+}
+
+void
+ord_batch_order (ord_batch_t *self, const ord_order_t *order, ord_status_t previous)
+{
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    ord_order_pack (order, &pk, true);
+    size_t id_len = ORD_ORDER_ID_SIZE - 1;
+    ord_batch_put (self, ORD_DB_ORDERS, order->id, id_len, buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
+
+    char key [ORD_MAX_ID_LEN + 2 + ORD_ORDER_ID_SIZE];
+    if (previous == ORD_STATUS_NONE) {
+        size_t user_len = strlen (order->user_id) + 1;
+        memcpy (key, order->user_id, user_len);
+        memcpy (key + user_len, order->id, id_len);
+        ord_batch_put (self, ORD_DB_BY_USER, key, user_len + id_len, "", 0);
+    }
+    if (previous != order->status) {
+        memcpy (key + 1, order->id, id_len);
+        if (previous != ORD_STATUS_NONE) {
+            key [0] = (char) previous;
+            ord_batch_del (self, ORD_DB_BY_STATUS, key, 1 + id_len);
+            s_batch_count (self, previous, -1);
+        }
+        key [0] = (char) order->status;
+        ord_batch_put (self, ORD_DB_BY_STATUS, key, 1 + id_len, "", 0);
+        s_batch_count (self, order->status, 1);
+    }
+    if (order->needs_review)
+        ord_batch_put (self, ORD_DB_REVIEW, order->id, id_len, "", 0);
+    else
+        ord_batch_del (self, ORD_DB_REVIEW, order->id, id_len);
+}
+
+void
+ord_batch_transition (ord_batch_t *self, const ord_order_t *order,
+                      const ord_transition_t *transition)
+{
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    ord_transition_pack (transition, NULL, &pk);
+    char key [32];
+    size_t key_size = ord_key_history (key, order->id, transition->seq);
+    ord_batch_put (self, ORD_DB_HISTORY, key, key_size, buffer.data, buffer.size);
+    msgpack_sbuffer_clear (&buffer);
+    ord_transition_pack (transition, order, &pk);
+    char topic [64];
+    snprintf (topic, sizeof topic, "order.%s", ord_status_name (transition->to));
+    ord_batch_event (self, topic, buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+void
+ord_batch_timer (ord_batch_t *self, const char *id, int64_t old_deadline, int64_t deadline)
+{
+    char key [8 + ORD_ORDER_ID_SIZE];
+    if (old_deadline > 0)
+        ord_batch_del (self, ORD_DB_TIMERS, key, ord_key_timer (key, old_deadline, id));
+    if (deadline > 0)
+        ord_batch_put (self, ORD_DB_TIMERS, key, ord_key_timer (key, deadline, id), "", 0);
+}
+
+//  Applies one batch inside `txn`; a delete of a missing key is fine.
+static int
+s_batch_apply (ord_store_t *store, ord_batch_t *batch, MDB_txn *txn)
+{
+    for (size_t i = 0; i < batch->op_count; i++) {
+        s_op_t *op = &batch->ops [i];
+        MDB_val key = { op->key_size, batch->bytes + op->key_at };
+        int rc;
+        if (op->kind == S_PUT) {
+            MDB_val value = { op->value_size, batch->bytes + op->value_at };
+            rc = mdb_put (txn, store->dbi [op->db], &key, &value, 0);
+        }
+        else
+        if (op->kind == S_ADD) {
+            MDB_val value;
+            int64_t total = (int64_t) ord_be64_get (batch->bytes + op->value_at);
+            rc = mdb_get (txn, store->dbi [op->db], &key, &value);
+            if (rc == 0 && value.mv_size == 8)
+                total += (int64_t) ord_be64_get ((const char *) value.mv_data);
+            char bytes [8];
+            ord_be64_put (bytes, (uint64_t) total);
+            value.mv_data = bytes;
+            value.mv_size = 8;
+            rc = mdb_put (txn, store->dbi [op->db], &key, &value, 0);
+        }
+        else {
+            rc = mdb_del (txn, store->dbi [op->db], &key, NULL);
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+        }
+        if (rc) {
+            zsys_error ("store: %s of %zu bytes in %s failed: %s", op->kind == S_DEL? "delete": "write",
+                        op->value_size, s_db_names [op->db], mdb_strerror (rc));
+            return ord_store_error (rc);
+        }
+    }
+    return 0;
+}
+
+int
+ord_store_commit_direct (ord_store_t *self, ord_batch_t *batch)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+    if (rc)
+        return ord_store_error (rc);
+    rc = s_batch_apply (self, batch, txn);
+    if (rc) {
+        mdb_txn_abort (txn);
+        return rc;
+    }
+    return ord_store_error (mdb_txn_commit (txn));
+}
+
+//  ---------------------------------------------------------------------
+//  The writer actor
+
+#define S_MAX_GROUP 1024
+
+typedef struct {
+    ord_store_t *store;
+    const char *events;
+    ord_why_t *why;
+    bool failed;                //  set before the ready signal
+} s_writer_args_t;
+
+typedef struct {
+    zframe_t *identity;
+    ord_batch_t *batch;
+    int rc;
+} s_pending_t;
+
+static void
+s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
+{
+    s_pending_t group [S_MAX_GROUP];
+    size_t count = 0;
+    while (count < S_MAX_GROUP) {
+        zmsg_t *msg = zmsg_recv (router);     //  RCVTIMEO 0: never waits
+        if (!msg)
+            break;
+        zframe_t *identity = zmsg_pop (msg);
+        zframe_t *pointer = zmsg_pop (msg);
+        zmsg_destroy (&msg);
+        if (!identity || !pointer || zframe_size (pointer) != sizeof (ord_batch_t *)) {
+            zframe_destroy (&identity);
+            zframe_destroy (&pointer);
+            continue;
+        }
+        memcpy (&group [count].batch, zframe_data (pointer), sizeof (ord_batch_t *));
+        zframe_destroy (&pointer);
+        group [count].identity = identity;
+        group [count].rc = 0;
+        count++;
+    }
+    if (count == 0)
+        return;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (store->env, NULL, 0, &txn);
+    size_t applied = 0;
+    for (size_t i = 0; !rc && i < count; i++) {
+        MDB_txn *child;
+        int child_rc = mdb_txn_begin (store->env, txn, 0, &child);
+        if (child_rc) {
+            zsys_error ("store: cannot begin a nested transaction: %s", mdb_strerror (child_rc));
+            group [i].rc = ord_store_error (child_rc);
+            continue;
+        }
+        child_rc = s_batch_apply (store, group [i].batch, child);
+        if (child_rc) {
+            mdb_txn_abort (child);
+            group [i].rc = child_rc;
+        }
+        else {
+            child_rc = mdb_txn_commit (child);
+            if (child_rc)
+                zsys_error ("store: nested commit failed: %s", mdb_strerror (child_rc));
+            group [i].rc = ord_store_error (child_rc);
+            applied += group [i].rc == 0;
+        }
+    }
+    if (!rc)
+        rc = mdb_txn_commit (txn);
+    if (rc) {
+        rc = ord_store_error (rc);
+        zsys_error ("store: group commit failed: %s", ord_strerror (rc));
+        for (size_t i = 0; i < count; i++)
+            if (group [i].rc == 0)
+                group [i].rc = rc;
+    }
+    else {
+        atomic_fetch_add (&store->commits, 1);
+        atomic_fetch_add (&store->batches, applied);
+        if (count > atomic_load (&store->largest))
+            atomic_store (&store->largest, count);
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (group [i].rc == 0) {
+            zmsg_t *event;
+            for (event = (zmsg_t *) zlist_first (group [i].batch->events); event;
+                 event = (zmsg_t *) zlist_next (group [i].batch->events)) {
+                zmsg_t *copy = zmsg_dup (event);
+                if (copy && zmsg_send (&copy, publisher))
+                    zmsg_destroy (&copy);
+            }
+        }
+        zmsg_t *reply = zmsg_new ();
+        zmsg_append (reply, &group [i].identity);
+        zmsg_addmem (reply, &group [i].rc, sizeof (int));
+        if (zmsg_send (&reply, router))
+            zmsg_destroy (&reply);
+    }
+}
+
+static void
+s_writer_actor (zsock_t *pipe, void *args_)
+{
+    s_writer_args_t *args = (s_writer_args_t *) args_;
+    ord_store_t *store = args->store;
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    zsock_t *publisher = zsock_new (ZMQ_PUB);
+    assert (router && publisher);
+    zsock_set_rcvtimeo (router, 0);
+    zsock_set_sndhwm (publisher, 100000);
+    if (zsock_bind (router, "%s", store->writer_endpoint) != 0
+    ||  zsock_bind (publisher, "%s", args->events) < 0) {
+        ord_why_set (args->why, "cannot bind the events door %s: %s", args->events,
+                     zmq_strerror (zmq_errno ()));
+        args->failed = true;
+        zsock_signal (pipe, 1);
+        zsock_destroy (&router);
+        zsock_destroy (&publisher);
+        //  Wait for $TERM so zactor_destroy finds us
+        char *command = zstr_recv (pipe);
+        zstr_free (&command);
+        return;
+    }
+    zsock_signal (pipe, 0);
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            bool term = !command || streq (command, "$TERM");
+            zstr_free (&command);
+            if (term)
+                break;
+        }
+        else
+        if (which == router)
+            s_writer_group (store, router, publisher);
+        else
+        if (zpoller_terminated (poller))
+            break;
+    }
+    zpoller_destroy (&poller);
+    zsock_destroy (&router);
+    zsock_set_linger (publisher, 200);
+    zsock_destroy (&publisher);
+}
+
+zactor_t *
+ord_store_writer_new (ord_store_t *store, const char *events, ord_why_t *why)
+{
+    s_writer_args_t args = { store, events, why, false };
+    zactor_t *writer = zactor_new (s_writer_actor, &args);
+    //  zactor_new returns once the actor signalled, so args is settled
+    if (writer && args.failed)
+        zactor_destroy (&writer);
+    return writer;
+}
+
+zsock_t *
+ord_store_client_new (ord_store_t *store)
+{
+    zsock_t *client = zsock_new (ZMQ_DEALER);
+    if (client && zsock_connect (client, "%s", store->writer_endpoint) != 0)
+        zsock_destroy (&client);
+    return client;
+}
+
+int
+ord_store_commit (zsock_t *client, ord_batch_t *batch)
+{
+    if (zsock_send (client, "b", &batch, sizeof (ord_batch_t *)) != 0)
+        return ORD_ESTORE;
+    zframe_t *frame = zframe_recv (client);
+    if (!frame || zframe_size (frame) != sizeof (int)) {
+        zframe_destroy (&frame);
+        return ORD_ESTORE;
+    }
+    int rc;
+    memcpy (&rc, zframe_data (frame), sizeof rc);
+    zframe_destroy (&frame);
+    return rc;
+}

@@ -1,0 +1,598 @@
+/*  adapter_server: the request loop every adapter plugin shares. See
+    adapter_server.h for the contract. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "adapter_server.h"
+
+#define S_LATENCY_MAX   3600000         /* latency_ms at most an hour */
+
+//  A request waiting for its due time: the whole message (envelope and
+//  body), FIFO, so due times never decrease from head to tail.
+typedef struct s_request_t {
+    struct s_request_t *next;
+    zmsg_t *msg;
+    int64_t due;                        //  zclock_mono () time
+} s_request_t;
+
+//  One request of a batch being answered
+typedef struct {
+    zmsg_t *msg;                        //  the envelope, body taken off
+    msgpack_sbuffer reply;              //  the reply body
+    bool handled;                       //  went through a handler
+    bool has_rid;
+    char rid [ORD_ADAPTER_MAX_RID + 1];
+} s_item_t;
+
+typedef struct {
+    zsock_t *pipe;                      //  actor pipe, not ours
+    const ord_plugin_args_t *args;      //  not ours
+    const ord_adapter_spec_t *spec;     //  not ours
+    void *state;                        //  the adapter's, not ours
+    int64_t latency;                    //  latency_ms
+    MDB_env *env;
+    zsock_t *router;
+    zpoller_t *poller;
+    s_request_t *head, *tail;           //  requests waiting for their time
+    s_item_t *items;                    //  ORD_ADAPTER_MAX_BATCH of them
+    msgpack_sbuffer fields;             //  a handler's reply fields
+} self_t;
+
+
+//  --------------------------------------------------------------------------
+//  Helpers for handlers
+
+int
+ord_adapter_fail (ord_adapter_call_t *call, int code, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (call->why.text, sizeof call->why.text, format, args);
+    va_end (args);
+    return code;
+}
+
+void
+ord_adapter_reply_cstr (ord_adapter_call_t *call, const char *key,
+                        const char *value)
+{
+    ord_pack_kv_cstr (call->pk, key, value);
+    call->fields++;
+}
+
+void
+ord_adapter_reply_str (ord_adapter_call_t *call, const char *key,
+                       ord_str_t value)
+{
+    ord_pack_cstr (call->pk, key);
+    ord_pack_str (call->pk, value);
+    call->fields++;
+}
+
+void
+ord_adapter_reply_int (ord_adapter_call_t *call, const char *key,
+                       int64_t value)
+{
+    ord_pack_kv_int (call->pk, key, value);
+    call->fields++;
+}
+
+int
+ord_adapter_config_int (zconfig_t *config, const char *key, int64_t min,
+                        int64_t max, int64_t fallback, bool suffixes,
+                        int64_t *value, ord_why_t *why)
+{
+    const char *text = config? zconfig_get (config, key, NULL): NULL;
+    if (!text || !*text) {
+        *value = fallback;
+        return 0;
+    }
+    errno = 0;
+    char *end = NULL;
+    long long number = strtoll (text, &end, 10);
+    bool ok = end != text && errno == 0 && !isspace ((unsigned char) *text);
+    if (ok && suffixes && *end) {
+        int shift = 0;
+        switch (toupper ((unsigned char) *end)) {
+            case 'K': shift = 10; break;
+            case 'M': shift = 20; break;
+            case 'G': shift = 30; break;
+            default: ok = false;
+        }
+        if (ok && end [1] == 0 && number >= 0 && number <= (LLONG_MAX >> shift)) {
+            number <<= shift;
+            end++;
+        }
+        else
+            ok = false;
+    }
+    if (!ok || *end || number < min || number > max) {
+        ord_why_set (why, "%s: '%s' is not an integer from %" PRId64 " to %" PRId64 "%s",
+                     key, text, min, max, suffixes? " (K, M, G allowed)": "");
+        return ORD_ECONFIG;
+    }
+    *value = number;
+    return 0;
+}
+
+int
+ord_adapter_store_error (int mdb_rc, const char *what, ord_why_t *why)
+{
+    ord_why_set (why, "%s: %s", what, mdb_strerror (mdb_rc));
+    return mdb_rc == MDB_MAP_FULL? ORD_ESTOREFULL: ORD_ESTORE;
+}
+
+int
+ord_adapter_env_open (const ord_plugin_args_t *args, unsigned int maxdbs,
+                      MDB_env **env_p, ord_why_t *why)
+{
+    MDB_env *env = NULL;
+    int64_t map_size;
+    int rc = ord_adapter_config_int (args->config, "map_size", 1024 * 1024,
+                                     (int64_t) SIZE_MAX / 2, ORD_ADAPTER_MAP_SIZE,
+                                     true, &map_size, why);
+    if (rc)
+        goto fail;
+    if (!args->data_dir || !*args->data_dir) {
+        ord_why_set (why, "no data_dir given");
+        rc = ORD_ECONFIG;
+        goto fail;
+    }
+    int mdb_rc = mdb_env_create (&env);
+    if (mdb_rc == 0)
+        mdb_rc = mdb_env_set_mapsize (env, (size_t) map_size);
+    if (mdb_rc == 0)
+        mdb_rc = mdb_env_set_maxdbs (env, maxdbs);
+    if (mdb_rc == 0)
+        mdb_rc = mdb_env_open (env, args->data_dir,
+                               MDB_NOTLS | (args->sync? 0: MDB_NOSYNC), 0600);
+    if (mdb_rc) {
+        ord_why_set (why, "cannot open LMDB environment in %s: %s",
+                     args->data_dir, mdb_strerror (mdb_rc));
+        rc = ORD_ESTORE;
+        goto fail;
+    }
+    *env_p = env;
+    return 0;
+fail:
+    if (env)
+        mdb_env_close (env);
+    *env_p = NULL;
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Answering
+
+static void
+s_item_reset (s_item_t *item)
+{
+    zmsg_destroy (&item->msg);
+    msgpack_sbuffer_clear (&item->reply);
+    item->handled = false;
+    item->has_rid = false;
+    item->rid [0] = 0;
+}
+
+static void
+s_item_error (s_item_t *item, int code, const char *message)
+{
+    msgpack_sbuffer_clear (&item->reply);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &item->reply, msgpack_sbuffer_write);
+    ord_str_t rid = { item->rid, (uint32_t) strlen (item->rid) };
+    if (!item->has_rid)
+        rid.ptr = NULL;
+    ord_reply_error (&pk, rid, code, message && *message? message: NULL, 0);
+}
+
+//  Opens the batch's write txn and runs the adapter's batch hook
+static int
+s_batch_begin (self_t *self, int64_t now, MDB_txn **txn_p, ord_why_t *why)
+{
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+    if (rc) {
+        rc = ord_adapter_store_error (rc, "begin", why);
+        goto fail;
+    }
+    if (self->spec->batch) {
+        rc = self->spec->batch (self->state, txn, now, why);
+        if (rc)
+            goto fail;
+    }
+    *txn_p = txn;
+    return 0;
+fail:
+    if (txn)
+        mdb_txn_abort (txn);
+    *txn_p = NULL;
+    return rc;
+}
+
+//  Runs one request's handler in a nested txn of `txn`, fills its reply
+static void
+s_handle (self_t *self, s_item_t *item, MDB_txn *txn, int64_t now,
+          ord_adapter_handler_fn *handler, const msgpack_object *body)
+{
+    ord_adapter_call_t call;
+    memset (&call, 0, sizeof call);
+    msgpack_sbuffer_clear (&self->fields);
+    msgpack_packer fields_pk;
+    msgpack_packer_init (&fields_pk, &self->fields, msgpack_sbuffer_write);
+    call.state = self->state;
+    call.body = body;
+    call.now = now;
+    call.pk = &fields_pk;
+
+    int rc = mdb_txn_begin (self->env, txn, 0, &call.txn);
+    if (rc) {
+        rc = ord_adapter_store_error (rc, "begin nested", &call.why);
+        s_item_error (item, rc, call.why.text);
+        return;
+    }
+    rc = handler (&call);
+    if (rc == 0 || call.keep_writes) {
+        int mdb_rc = mdb_txn_commit (call.txn);
+        if (mdb_rc) {
+            rc = ord_adapter_store_error (mdb_rc, "commit nested", &call.why);
+            call.fields = 0;
+        }
+    }
+    else
+        mdb_txn_abort (call.txn);
+
+    if (rc) {
+        s_item_error (item, rc, call.why.text);
+        return;
+    }
+    msgpack_sbuffer_clear (&item->reply);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &item->reply, msgpack_sbuffer_write);
+    ord_str_t rid = { item->has_rid? item->rid: NULL, (uint32_t) strlen (item->rid) };
+    ord_reply_begin (&pk, rid, true, call.fields);
+    ord_pack_raw (&pk, self->fields.data, self->fields.size);
+}
+
+static ord_adapter_handler_fn *
+s_find_op (const ord_adapter_spec_t *spec, ord_str_t op)
+{
+    for (const ord_adapter_op_t *entry = spec->ops; entry && entry->op; entry++)
+        if (ord_str_eq (op, entry->op))
+            return entry->handler;
+    return NULL;
+}
+
+//  Decodes and answers one request of a batch. Opens the batch txn on the
+//  first request that needs a handler.
+static void
+s_answer (self_t *self, s_item_t *item, zmsg_t *msg, int64_t now,
+          MDB_txn **txn_p, int *txn_rc, ord_why_t *txn_why)
+{
+    ord_why_t why;
+    why.text [0] = 0;
+    zframe_t *frame = zmsg_last (msg);
+    if (frame)
+        zmsg_remove (msg, frame);
+    item->msg = msg;
+    if (!frame) {
+        s_item_error (item, ORD_EBADREQ, "empty message");
+        return;
+    }
+    if (zframe_size (frame) > ORD_ADAPTER_MAX_BODY) {
+        ord_why_set (&why, "body larger than %d bytes", ORD_ADAPTER_MAX_BODY);
+        s_item_error (item, ORD_ETOOLARGE, why.text);
+        zframe_destroy (&frame);
+        return;
+    }
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    const msgpack_object *body = &unpacked.data;
+    int rc = ord_wire_decode (zframe_data (frame), zframe_size (frame), &unpacked, &why);
+    if (rc)
+        goto fail;
+    //  The rid first, so that every later error echoes it
+    ord_str_t rid;
+    rc = ord_wire_str (body, "rid", false, ORD_ADAPTER_MAX_RID, &rid, &why);
+    if (rc)
+        goto fail;
+    if (rid.ptr) {
+        memcpy (item->rid, rid.ptr, rid.len);
+        item->rid [rid.len] = 0;
+        item->has_rid = true;
+    }
+    int64_t version;
+    rc = ord_wire_int (body, "v", true, INT64_MIN, INT64_MAX, &version, &why);
+    if (rc)
+        goto fail;
+    if (version != ORD_WIRE_VERSION) {
+        ord_why_set (&why, "v: %" PRId64 " is not supported (only %d)",
+                     version, ORD_WIRE_VERSION);
+        rc = ORD_EVERSION;
+        goto fail;
+    }
+    ord_str_t op;
+    rc = ord_wire_str (body, "op", true, 64, &op, &why);
+    if (rc)
+        goto fail;
+    if (ord_str_eq (op, "ping")) {
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &item->reply, msgpack_sbuffer_write);
+        ord_reply_begin (&pk, rid, true, 2);
+        ord_pack_kv_cstr (&pk, "name", self->spec->name);
+        ord_pack_kv_cstr (&pk, "version", self->spec->version);
+        goto done;
+    }
+    ord_adapter_handler_fn *handler = s_find_op (self->spec, op);
+    if (!handler) {
+        ord_why_set (&why, "op: '%.*s' is not an operation of %s",
+                     (int) op.len, op.ptr, self->spec->name);
+        rc = ORD_EUNKNOWNOP;
+        goto fail;
+    }
+    item->handled = true;
+    if (!*txn_p && *txn_rc == 0)
+        *txn_rc = s_batch_begin (self, now, txn_p, txn_why);
+    if (*txn_rc) {
+        s_item_error (item, ORD_EUNAVAILABLE, txn_why->text);
+        goto done;
+    }
+    s_handle (self, item, *txn_p, now, handler, body);
+    goto done;
+fail:
+    s_item_error (item, rc, why.text);
+done:
+    msgpack_unpacked_destroy (&unpacked);
+    zframe_destroy (&frame);
+}
+
+static int
+s_send (self_t *self, s_item_t *item)
+{
+    zmsg_t *msg = item->msg;
+    item->msg = NULL;
+    int rc = zmsg_addmem (msg, item->reply.data, item->reply.size);
+    if (rc == 0)
+        rc = zmsg_send (&msg, self->router);
+    zmsg_destroy (&msg);
+    return rc;
+}
+
+//  Answers up to ORD_ADAPTER_MAX_BATCH requests that are due, in one write
+//  transaction. Returns how many it answered.
+static size_t
+s_process_due (self_t *self)
+{
+    int64_t mono = zclock_mono ();
+    int64_t now = zclock_time ();
+    size_t count = 0;
+    MDB_txn *txn = NULL;
+    int txn_rc = 0;
+    ord_why_t txn_why;
+    txn_why.text [0] = 0;
+
+    while (self->head && self->head->due <= mono && count < ORD_ADAPTER_MAX_BATCH) {
+        s_request_t *request = self->head;
+        self->head = request->next;
+        if (!self->head)
+            self->tail = NULL;
+        s_answer (self, &self->items [count++], request->msg, now,
+                  &txn, &txn_rc, &txn_why);
+        free (request);
+    }
+    if (txn) {
+        int mdb_rc = mdb_txn_commit (txn);
+        if (mdb_rc) {
+            //  Whatever the cause, the batch's writes are lost: unavailable
+            ord_adapter_store_error (mdb_rc, "commit", &txn_why);
+            zsys_warning ("%s: %s", self->spec->name, txn_why.text);
+            for (size_t i = 0; i < count; i++)
+                if (self->items [i].handled)
+                    s_item_error (&self->items [i], ORD_EUNAVAILABLE, txn_why.text);
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (s_send (self, &self->items [i]))
+            zsys_warning ("%s: could not send a reply", self->spec->name);
+        s_item_reset (&self->items [i]);
+    }
+    return count;
+}
+
+//  Takes every request waiting on the ROUTER (up to a batch) into the queue
+static int
+s_receive (self_t *self)
+{
+    int64_t due = zclock_mono () + self->latency;
+    for (int n = 0; n < ORD_ADAPTER_MAX_BATCH; n++) {
+        if (!(zsock_events (self->router) & ZMQ_POLLIN))
+            break;
+        zmsg_t *msg = zmsg_recv (self->router);
+        if (!msg)
+            break;
+        s_request_t *request = (s_request_t *) calloc (1, sizeof *request);
+        if (!request) {
+            zmsg_destroy (&msg);
+            return -1;
+        }
+        request->msg = msg;
+        request->due = due;
+        if (self->tail)
+            self->tail->next = request;
+        else
+            self->head = request;
+        self->tail = request;
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Start, serve, stop
+
+static void
+s_self_destroy (self_t *self)
+{
+    while (self->head) {
+        s_request_t *request = self->head;
+        self->head = request->next;
+        zmsg_destroy (&request->msg);
+        free (request);
+    }
+    self->tail = NULL;
+    if (self->items) {
+        for (size_t i = 0; i < ORD_ADAPTER_MAX_BATCH; i++) {
+            zmsg_destroy (&self->items [i].msg);
+            msgpack_sbuffer_destroy (&self->items [i].reply);
+        }
+        free (self->items);
+        self->items = NULL;
+    }
+    msgpack_sbuffer_destroy (&self->fields);
+    zpoller_destroy (&self->poller);
+    zsock_destroy (&self->router);
+    if (self->env) {
+        mdb_env_close (self->env);
+        self->env = NULL;
+    }
+}
+
+static int
+s_self_init (self_t *self, ord_why_t *why)
+{
+    msgpack_sbuffer_init (&self->fields);
+    int rc = ord_adapter_config_int (self->args->config, "latency_ms", 0,
+                                     S_LATENCY_MAX, 0, false, &self->latency, why);
+    if (rc)
+        return rc;
+    self->items = (s_item_t *) calloc (ORD_ADAPTER_MAX_BATCH, sizeof *self->items);
+    if (!self->items) {
+        ord_why_set (why, "out of memory");
+        return ORD_EINTERNAL;
+    }
+    for (size_t i = 0; i < ORD_ADAPTER_MAX_BATCH; i++)
+        msgpack_sbuffer_init (&self->items [i].reply);
+
+    rc = ord_adapter_env_open (self->args, self->spec->maxdbs, &self->env, why);
+    if (rc)
+        return rc;
+    MDB_txn *txn;
+    int mdb_rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+    if (mdb_rc)
+        return ord_adapter_store_error (mdb_rc, "begin", why);
+    if (self->spec->open) {
+        rc = self->spec->open (self->state, txn, self->args, why);
+        if (rc) {
+            mdb_txn_abort (txn);
+            return rc;
+        }
+    }
+    mdb_rc = mdb_txn_commit (txn);
+    if (mdb_rc)
+        return ord_adapter_store_error (mdb_rc, "commit", why);
+
+    self->router = zsock_new (ZMQ_ROUTER);
+    if (!self->router) {
+        ord_why_set (why, "cannot create the ROUTER socket");
+        return ORD_EINTERNAL;
+    }
+    //  Replies must never be dropped at the high-water mark: the host
+    //  bounds how many calls it has in flight.
+    zsock_set_sndhwm (self->router, 0);
+    zsock_set_rcvhwm (self->router, 0);
+    if (!self->args->endpoint
+    ||  zsock_bind (self->router, "%s", self->args->endpoint) == -1) {
+        ord_why_set (why, "cannot bind to %s: %s",
+                     self->args->endpoint? self->args->endpoint: "(no endpoint)",
+                     zmq_strerror (zmq_errno ()));
+        return ORD_ECONFIG;
+    }
+    self->poller = zpoller_new (self->pipe, self->router, NULL);
+    if (!self->poller) {
+        ord_why_set (why, "cannot create a poller");
+        return ORD_EINTERNAL;
+    }
+    //  Only $TERM stops us, not a signal delivered to the process
+    zpoller_set_nonstop (self->poller, true);
+    return 0;
+}
+
+//  Waits for $TERM on the pipe (or for the pipe to break)
+static void
+s_wait_term (zsock_t *pipe)
+{
+    while (true) {
+        char *command = zstr_recv (pipe);
+        if (!command)
+            return;
+        bool term = streq (command, "$TERM");
+        zstr_free (&command);
+        if (term)
+            return;
+    }
+}
+
+void
+ord_adapter_run (zsock_t *pipe, const ord_plugin_args_t *args,
+                 const ord_adapter_spec_t *spec, void *state)
+{
+    self_t self;
+    memset (&self, 0, sizeof self);
+    self.pipe = pipe;
+    self.args = args;
+    self.spec = spec;
+    self.state = state;
+
+    ord_why_t why;
+    why.text [0] = 0;
+    int rc = args && spec? s_self_init (&self, &why): ORD_EINTERNAL;
+    if (rc && !why.text [0])
+        ord_why_set (&why, "%s", ord_strerror (rc));
+    //  The handshake: a signal, then "" or the reason
+    if (zsock_signal (pipe, 0) || zstr_send (pipe, rc? why.text: "")) {
+        s_self_destroy (&self);
+        return;                 //  the pipe is gone: nobody to serve
+    }
+    if (rc) {
+        s_self_destroy (&self);
+        s_wait_term (pipe);
+        return;
+    }
+
+    while (true) {
+        int timeout = -1;
+        if (self.head) {
+            int64_t wait = self.head->due - zclock_mono ();
+            timeout = wait < 0? 0: (int) wait;
+        }
+        void *which = zpoller_wait (self.poller, timeout);
+        if (which == pipe) {
+            zmsg_t *msg = zmsg_recv (pipe);
+            if (!msg)
+                break;
+            char *command = zmsg_popstr (msg);
+            bool term = command && streq (command, "$TERM");
+            zstr_free (&command);
+            zmsg_destroy (&msg);
+            if (term)
+                break;
+        }
+        else
+        if (which == self.router) {
+            if (s_receive (&self))
+                zsys_warning ("%s: out of memory queueing a request", spec->name);
+        }
+        else
+        if (zpoller_terminated (self.poller))
+            break;
+        while (self.head && self.head->due <= zclock_mono ())
+            if (s_process_due (&self) == 0)
+                break;
+    }
+    s_self_destroy (&self);
+}

@@ -1,0 +1,144 @@
+/*  adapter_server: the plugin side of an adapter actor, shared by every
+    adapter plugin, so that an adapter is only its handlers.
+
+    ord_adapter_run () is the whole actor: it reads the common config keys
+    (latency_ms, map_size), opens the adapter's LMDB environment in
+    args->data_dir, lets the adapter open its databases (spec->open), binds
+    the ROUTER to args->endpoint, does the pipe handshake of plugin.h and
+    serves requests until "$TERM":
+
+      - every frame before the last is the envelope, handed back unchanged;
+        the last is a msgpack map {v, op, rid, ...}. Not msgpack / not a
+        map: bad_request; v != 1: unsupported_version; unknown op:
+        unknown_op; op "ping" is answered by the server itself with
+        {ok: true, name, version}.
+      - each request is answered latency_ms after it arrived (a queue with
+        due times and a poller timeout; the loop never sleeps).
+      - group commit: all requests that are due are handled in ONE LMDB
+        write transaction: spec->batch (say, a sweep of lapsed
+        reservations), then each handler in its own nested transaction
+        (aborted when the handler fails, unless it sets keep_writes), then
+        one commit. Replies go out only after the commit; if the commit
+        fails every handled request of the batch answers `unavailable`.
+
+    Usage, a whole adapter:
+
+        static const ord_adapter_op_t s_ops [] = {
+            { "reserve", s_reserve }, { "release", s_release }, { NULL, NULL }
+        };
+        static const ord_adapter_spec_t s_spec = {
+            "fulfilment_local", "1.0.0", 4, s_open, s_batch, s_ops
+        };
+        static void
+        s_actor (zsock_t *pipe, void *args)
+        {
+            self_t self = { 0 };
+            ord_adapter_run (pipe, (ord_plugin_args_t *) args, &s_spec, &self);
+        }
+        ORD_PLUGIN_DECLARE ("fulfilment", "fulfilment_local", "1.0.0", s_actor)
+*/
+#ifndef ORD_ADAPTER_SERVER_H_INCLUDED
+#define ORD_ADAPTER_SERVER_H_INCLUDED
+
+#include <czmq.h>
+#include <lmdb.h>
+#include "orderd/plugin.h"
+#include "orderd/errors.h"
+#include "wire.h"
+
+/*  Only ord_plugin_descriptor is meant to leave a plugin: these helpers are
+    hidden inside each .so that links them. */
+#pragma GCC visibility push(hidden)
+
+#define ORD_ADAPTER_MAP_SIZE     (256 * 1024 * 1024)   /* map_size default */
+#define ORD_ADAPTER_MAX_BODY     65536     /* larger requests: too_large */
+#define ORD_ADAPTER_MAX_BATCH    1024      /* requests per write txn */
+#define ORD_ADAPTER_MAX_RID      64        /* bytes of a rid */
+
+/*  One request, as a handler sees it. */
+typedef struct {
+    void *state;                  /* the adapter's state (ord_adapter_run) */
+    MDB_txn *txn;                 /* this request's nested write txn */
+    const msgpack_object *body;   /* the request map; v and op checked */
+    int64_t now;                  /* batch time, ms since the epoch: the
+                                     same for every request of a batch */
+    msgpack_packer *pk;           /* reply fields go here, as key/value
+                                     pairs, with the helpers below... */
+    size_t fields;                /* ...which count them */
+    bool keep_writes;             /* set by a handler that fails but whose
+                                     writes must stand (a recorded decline) */
+    ord_why_t why;                /* the message of a failure */
+} ord_adapter_call_t;
+
+/*  A handler: reads call->body, reads and writes call->txn, packs reply
+    fields. Returns 0, or an ORD_E* code with the message in call->why
+    (ord_adapter_fail does both). On failure the fields packed so far are
+    dropped and, unless keep_writes, so are the request's writes. */
+typedef int (ord_adapter_handler_fn) (ord_adapter_call_t *call);
+
+typedef struct {
+    const char *op;
+    ord_adapter_handler_fn *handler;
+} ord_adapter_op_t;
+
+typedef struct {
+    const char *name;             /* answered by ping */
+    const char *version;          /* answered by ping */
+    unsigned int maxdbs;          /* named databases the adapter opens */
+    /*  Called once at start, in a write txn, before the handshake: parse
+        the adapter's own config keys, open named databases (mdb_dbi_open
+        with MDB_CREATE), seed data. Returns 0 or an ORD_E* code with a
+        one-line reason in *why (the actor then refuses to start). */
+    int (*open) (void *state, MDB_txn *txn, const ord_plugin_args_t *args,
+                 ord_why_t *why);
+    /*  Optional (NULL): called at the start of every batch, in its write
+        txn, before any handler. A failure fails the whole batch
+        (`unavailable`). */
+    int (*batch) (void *state, MDB_txn *txn, int64_t now, ord_why_t *why);
+    const ord_adapter_op_t *ops;  /* ended by { NULL, NULL } */
+} ord_adapter_spec_t;
+
+/*  Runs an adapter actor until "$TERM" on `pipe`: see above. When it cannot
+    start it sends the one-line reason after its signal, then waits for
+    "$TERM". Requests still waiting for their latency at $TERM are dropped
+    unanswered. */
+void ord_adapter_run (zsock_t *pipe, const ord_plugin_args_t *args,
+                      const ord_adapter_spec_t *spec, void *state);
+
+/*  Sets call->why and returns `code`: `return ord_adapter_fail (call,
+    ORD_ENOTFOUND, "payment %s: not found", id);` */
+int ord_adapter_fail (ord_adapter_call_t *call, int code, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+/*  Reply field packers: each packs one key/value pair and counts it. */
+void ord_adapter_reply_cstr (ord_adapter_call_t *call, const char *key,
+                             const char *value);
+void ord_adapter_reply_str (ord_adapter_call_t *call, const char *key,
+                            ord_str_t value);
+void ord_adapter_reply_int (ord_adapter_call_t *call, const char *key,
+                            int64_t value);
+
+/*  Reads an integer config key of the plugin section (NULL config: the
+    default). Absent or empty: `fallback`. A value that is not a decimal
+    integer from min to max: ORD_ECONFIG with a one-line reason naming the
+    key in *why. `suffixes` also allows K, M, G (times 1024^n), for sizes. */
+int ord_adapter_config_int (zconfig_t *config, const char *key, int64_t min,
+                            int64_t max, int64_t fallback, bool suffixes,
+                            int64_t *value, ord_why_t *why);
+
+/*  Opens an LMDB environment in args->data_dir (which must exist): map
+    size from config map_size (default ORD_ADAPTER_MAP_SIZE), `maxdbs`
+    named databases, MDB_NOTLS, and MDB_NOSYNC when !args->sync. Returns 0
+    with the environment in *env_p (the caller closes it) or ORD_ECONFIG /
+    ORD_ESTORE with a one-line reason in *why. */
+int ord_adapter_env_open (const ord_plugin_args_t *args, unsigned int maxdbs,
+                          MDB_env **env_p, ord_why_t *why);
+
+/*  The ORD_E* code of an LMDB failure (MDB_MAP_FULL: ORD_ESTOREFULL, which
+    answers `unavailable`; others: ORD_ESTORE, `internal`), with "what:
+    mdb_strerror" in *why. */
+int ord_adapter_store_error (int mdb_rc, const char *what, ord_why_t *why);
+
+#pragma GCC visibility pop
+
+#endif
