@@ -1,9 +1,10 @@
 /*  config: known keys, defaults and value checks. */
 #include <errno.h>
 #include <unistd.h>
+#include "auth.h"
 #include "config.h"
 
-typedef enum { S_STRING, S_INT, S_BOOL, S_SYNC, S_ON_STOCK_FAILURE } s_type_t;
+typedef enum { S_STRING, S_OPTIONAL, S_INT, S_BOOL, S_SYNC, S_ON_STOCK_FAILURE } s_type_t;
 
 static const struct {
     const char *path;
@@ -25,6 +26,10 @@ static const struct {
     { "orderd/saga_retry_ms",    "2000",                   S_INT, 10, INT32_MAX },
     { "orderd/idem_ttl_ms",      "86400000",               S_INT, 86400000, INT64_MAX / 2 },
     { "orderd/curve",            "0",                      S_BOOL, 0, 0 },
+    { "orderd/allow_insecure",   "0",                      S_BOOL, 0, 0 },
+    { "orderd/server_cert",      "",                       S_OPTIONAL, 0, 0 },
+    { "orderd/service_clients",  "",                       S_OPTIONAL, 0, 0 },
+    { "orderd/admin_clients",    "",                       S_OPTIONAL, 0, 0 },
     { "orderd/on_stock_failure", "review",                 S_ON_STOCK_FAILURE, 0, 0 },
     { "payment/plugin",          NULL,                     S_STRING, 0, 0 },
     { "payment/timeout_ms",      "5000",                   S_INT, 1, INT32_MAX },
@@ -93,6 +98,8 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
                 return ORD_ECONFIG;
             }
             break;
+        case S_OPTIONAL:
+            break;
         case S_INT:
             if (!s_parse_int (value, &number)
             ||  number < s_keys [index].min || number > s_keys [index].max) {
@@ -134,6 +141,10 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
     else if (streq (path, "orderd/saga_retry_ms"))    self->saga_retry_ms = number;
     else if (streq (path, "orderd/idem_ttl_ms"))      self->idem_ttl_ms = number;
     else if (streq (path, "orderd/curve"))            self->curve = streq (value, "1");
+    else if (streq (path, "orderd/allow_insecure"))   self->allow_insecure = streq (value, "1");
+    else if (streq (path, "orderd/server_cert"))      self->server_cert = value;
+    else if (streq (path, "orderd/service_clients"))  self->service_clients = value;
+    else if (streq (path, "orderd/admin_clients"))    self->admin_clients = value;
     else if (streq (path, "orderd/on_stock_failure"))
         self->on_stock_failure = streq (value, "refund")? ORD_ON_STOCK_FAILURE_REFUND
                                                          : ORD_ON_STOCK_FAILURE_REVIEW;
@@ -141,6 +152,40 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
     else if (streq (path, "payment/timeout_ms"))      self->payment_timeout_call_ms = number;
     else if (streq (path, "fulfilment/plugin"))       self->fulfilment_plugin = value;
     else if (streq (path, "fulfilment/timeout_ms"))   self->fulfilment_timeout_call_ms = number;
+    return 0;
+}
+
+//  Without CURVE anyone who reaches a door can use it, so every door must
+//  be loopback-only unless ops say otherwise.
+static int
+s_check_security (ord_config_t *self, ord_why_t *why)
+{
+    if (self->curve) {
+        const char *paths [3] = { "orderd/server_cert", "orderd/service_clients",
+                                  "orderd/admin_clients" };
+        const char *values [3] = { self->server_cert, self->service_clients,
+                                   self->admin_clients };
+        for (int i = 0; i < 3; i++)
+            if (!*values [i]) {
+                ord_why_set (why, "%s: required with orderd/curve = 1", paths [i]);
+                return ORD_ECONFIG;
+            }
+    }
+    if (self->allow_insecure)
+        return 0;
+    const char *paths [3] = { "orderd/service", "orderd/admin", "orderd/events" };
+    const char *endpoints [3] = { self->service, self->admin, self->events };
+    for (int i = 0; i < 3; i++) {
+        //  With CURVE the request doors are authenticated; the events door never is
+        if (self->curve && i < 2)
+            continue;
+        if (!ord_auth_endpoint_is_local (endpoints [i])) {
+            ord_why_set (why, "%s: %s is not a loopback endpoint; %s binds only loopback "
+                         "unless orderd/allow_insecure = 1", paths [i], endpoints [i],
+                         i < 2? "without CURVE (orderd/curve = 1) orderd": "the events door");
+            return ORD_ECONFIG;
+        }
+    }
     return 0;
 }
 
@@ -194,6 +239,8 @@ ord_config_load (const char *path, zlist_t *overrides, ord_config_t **config_p,
         if (s_check_value (self, i, value, why))
             goto fail;
     }
+    if (s_check_security (self, why))
+        goto fail;
     *config_p = self;
     return 0;
 fail:

@@ -28,6 +28,10 @@ typedef struct {
     int64_t saga_retry_ms;
     int64_t idem_ttl_ms;
     bool curve;
+    bool allow_insecure;
+    const char *server_cert;       /* "" unless curve */
+    const char *service_clients;
+    const char *admin_clients;
     ord_on_stock_failure_t on_stock_failure;
     const char *payment_plugin;
     int64_t payment_timeout_call_ms;

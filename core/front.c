@@ -3,6 +3,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "actor.h"
+#include "auth.h"
 #include "front.h"
 #include "stats.h"
 
@@ -1113,6 +1114,10 @@ ord_front_open (ord_front_t *self, ord_why_t *why)
         zsock_set_sndhwm (self->doors [door], 10000);
         zsock_set_rcvhwm (self->doors [door], 10000);
         zsock_set_router_mandatory (self->doors [door], 0);
+        if (self->config->curve
+        &&  ord_auth_server (self->doors [door], self->config->server_cert,
+                             door == 0? ORD_AUTH_SERVICE: ORD_AUTH_ADMIN, why))
+            return ORD_ECONFIG;
         if (zsock_bind (self->doors [door], "%s", endpoints [door]) < 0) {
             ord_why_set (why, "%s: cannot bind %s: %s", names [door], endpoints [door],
                          zmq_strerror (zmq_errno ()));

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+#include "auth.h"
 #include "front.h"
 
 #define ORDERD_VERSION "0.1.0"
@@ -143,6 +144,7 @@ main (int argc, char *argv [])
     const char *ttl = zconfig_get (config->root, "fulfilment/reserve_ttl_ms", NULL);
     engine.reserve_ttl_ms = ttl && atoll (ttl) > 0? atoll (ttl): config->payment_timeout_ms;
     zactor_t *writer = NULL;
+    zactor_t *auth = NULL;
     ord_front_t *front = NULL;
     int status = 2;
     rc = ord_store_open (config->data_dir, (size_t) config->map_size, config->sync,
@@ -175,6 +177,13 @@ main (int argc, char *argv [])
     size_t recovered = ord_front_recover (front);
     if (recovered)
         zsys_info ("recovery: %zu unfinished sagas finished or compensated", recovered);
+    if (config->curve) {
+        auth = ord_auth_new (config->service_clients, config->admin_clients, &why);
+        if (!auth) {
+            s_fail ("orderd/curve", &why);
+            goto done;
+        }
+    }
     if (ord_front_open (front, &why)) {
         s_fail ("doors", &why);
         goto done;
@@ -186,6 +195,7 @@ main (int argc, char *argv [])
     zsys_info ("stopped");
 done:
     ord_front_destroy (&front);
+    zactor_destroy (&auth);
     ord_adapter_destroy (&engine.payment);
     ord_adapter_destroy (&engine.fulfilment);
     zactor_destroy (&writer);
