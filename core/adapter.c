@@ -240,9 +240,8 @@ s_exchange (zsock_t *dealer, zpoller_t *poller, const char *rid, const void *bod
     }
 }
 
-//  Reads {ok, error: {code, message}} of a reply.
-static int
-s_reply_status (const msgpack_object *reply, ord_why_t *why)
+int
+ord_adapter_reply_status (const msgpack_object *reply, ord_why_t *why)
 {
     const msgpack_object *ok = ord_wire_find (reply, "ok");
     if (ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean)
@@ -345,7 +344,7 @@ ord_adapter_call (ord_adapter_client_t *self, const char *op, const void *fields
                          self->request.size, adapter->call_timeout_ms, reply,
                          &self->reply_frame, why);
         if (rc == 0)
-            rc = s_reply_status (&reply->data, why);
+            rc = ord_adapter_reply_status (&reply->data, why);
         if (rc == ORD_ETIMEOUT)
             s_set_health (adapter, false, why->text);
         else

@@ -62,4 +62,9 @@ int ord_adapter_call (ord_adapter_client_t *self, const char *op,
                       const void *fields, size_t fields_size, uint32_t field_count,
                       int attempts, msgpack_unpacked *reply, ord_why_t *why);
 
+/*  Reads the {ok, error: {code, message}} of a decoded adapter reply:
+    0 when ok, else the ORD_E* of its error code with the message in *why;
+    ORD_EUNAVAILABLE for a reply that is not of that shape. */
+int ord_adapter_reply_status (const msgpack_object *reply, ord_why_t *why);
+
 #endif

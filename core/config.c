@@ -200,7 +200,10 @@ ord_config_load (const char *path, zlist_t *overrides, ord_config_t **config_p,
             ord_why_set (why, "%s: cannot read the config file: %s", path, strerror (errno));
             goto fail;
         }
-        self->root = zconfig_load (path);
+        //  zconfig_load leaks its file on a parse error; parse a copy instead
+        zchunk_t *text = zchunk_slurp (path, 16 * 1024 * 1024);
+        self->root = text? zconfig_chunk_load (text): NULL;
+        zchunk_destroy (&text);
         if (!self->root) {
             ord_why_set (why, "%s: not a valid ZPL config file", path);
             goto fail;

@@ -52,10 +52,95 @@ s_depth_ok (const msgpack_object *object, int depth)
     return true;
 }
 
+static uint64_t
+s_be (const uint8_t *at, int bytes)
+{
+    uint64_t value = 0;
+    for (int i = 0; i < bytes; i++)
+        value = (value << 8) | at [i];
+    return value;
+}
+
+//  Walks the msgpack structure without allocating, checking that every
+//  declared length fits in the bytes that remain. msgpack-c allocates a
+//  container's elements before reading them, so a five-byte body that
+//  declares a billion elements must be refused before it gets there.
+static bool
+s_structure_ok (const uint8_t *data, size_t size)
+{
+    size_t at = 0;
+    uint64_t pending = 1;           //  objects still to read
+    while (pending > 0) {
+        if (at >= size || pending > size - at)
+            return false;
+        uint8_t type = data [at++];
+        pending--;
+        uint64_t skip = 0, children = 0;
+        int length_bytes = 0;
+        if (type <= 0x7f || type >= 0xe0 || type == 0xc0 || type == 0xc2 || type == 0xc3)
+            ;
+        else
+        if (type >= 0x80 && type <= 0x8f)
+            children = 2 * (uint64_t) (type & 0x0f);
+        else
+        if (type >= 0x90 && type <= 0x9f)
+            children = type & 0x0f;
+        else
+        if (type >= 0xa0 && type <= 0xbf)
+            skip = type & 0x1f;
+        else
+        switch (type) {
+            case 0xc4: case 0xd9: length_bytes = 1; break;       //  bin8, str8
+            case 0xc5: case 0xda: length_bytes = 2; break;
+            case 0xc6: case 0xdb: length_bytes = 4; break;
+            case 0xc7: length_bytes = 1; skip = 1; break;         //  ext8 + type
+            case 0xc8: length_bytes = 2; skip = 1; break;
+            case 0xc9: length_bytes = 4; skip = 1; break;
+            case 0xca: skip = 4; break;
+            case 0xcb: skip = 8; break;
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: skip = 4; break;
+            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc: case 0xdd: case 0xde: case 0xdf: {
+                int bytes = type == 0xdc || type == 0xde? 2: 4;
+                if (size - at < (size_t) bytes)
+                    return false;
+                uint64_t count = s_be (data + at, bytes);
+                at += (size_t) bytes;
+                children = type >= 0xde? 2 * count: count;
+                break;
+            }
+            default:
+                return false;       //  0xc1, never used
+        }
+        if (length_bytes) {
+            if (size - at < (size_t) length_bytes)
+                return false;
+            skip += s_be (data + at, length_bytes);
+            at += (size_t) length_bytes;
+        }
+        if (skip > size - at)
+            return false;
+        at += (size_t) skip;
+        pending += children;
+    }
+    return true;
+}
+
 int
 ord_wire_decode (const void *data, size_t size, msgpack_unpacked *unpacked,
                  ord_why_t *why)
 {
+    if (!s_structure_ok ((const uint8_t *) data, size)) {
+        ord_why_set (why, "body is not valid msgpack");
+        return ORD_EBADREQ;
+    }
     size_t offset = 0;
     msgpack_unpack_return rc = msgpack_unpack_next (unpacked, data, size, &offset);
     if (rc != MSGPACK_UNPACK_SUCCESS) {
