@@ -41,16 +41,32 @@ s_signal_fd (void)
     return signalfd (-1, &mask, SFD_CLOEXEC);
 }
 
-//  Each actor holds four sockets, each socket a file descriptor.
+//  Each live actor holds six sockets (its pipe's two ends, the reply PUSH,
+//  the writer and two adapter DEALERs), each socket a file descriptor;
+//  clients need theirs too. Clamp the actor cap to what the limit allows.
+#define S_FDS_PER_ACTOR   6
+#define S_FDS_RESERVED    8192
+
 static void
-s_raise_limits (int64_t max_live_actors)
+s_raise_limits (ord_config_t *config)
 {
     struct rlimit limit;
     if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
         limit.rlim_cur = limit.rlim_max;
         setrlimit (RLIMIT_NOFILE, &limit);
     }
-    zsys_set_max_sockets ((size_t) max_live_actors * 5 + 1024);
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+        int64_t room = ((int64_t) limit.rlim_cur - S_FDS_RESERVED) / S_FDS_PER_ACTOR;
+        if (room < 16)
+            room = 16;
+        if (config->max_live_actors > room) {
+            zsys_warning ("orderd/max_live_actors: %" PRId64 " needs more file descriptors "
+                          "than the limit of %llu allows; using %" PRId64,
+                          config->max_live_actors, (unsigned long long) limit.rlim_cur, room);
+            config->max_live_actors = room;
+        }
+    }
+    zsys_set_max_sockets ((size_t) config->max_live_actors * S_FDS_PER_ACTOR + S_FDS_RESERVED);
 }
 
 static int
@@ -135,7 +151,7 @@ main (int argc, char *argv [])
         ord_config_destroy (&config);
         return s_fail ("cannot set up signal handling", NULL);
     }
-    s_raise_limits (config->max_live_actors);
+    s_raise_limits (config);
 
     ord_engine_t engine;
     memset (&engine, 0, sizeof engine);
