@@ -27,7 +27,7 @@ import time
 
 PYTHON = '/usr/bin/python3'
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VALGRIND = ['valgrind', '--leak-check=full', '--error-exitcode=99',
+VALGRIND = ['valgrind', '--leak-check=full', '--error-exitcode=99', '--max-threads=8192',
             '--errors-for-leak-kinds=definite']
 TAIL_LINES = 60
 
