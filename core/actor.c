@@ -198,15 +198,16 @@ s_answer (self_t *self, ord_request_t *request, int rc, const char *message, boo
                                       with_order? self->ctx.order: NULL);
 }
 
-//  Finishes a request whose writes are queued in the batch: the reply is
-//  built, remembered for its idempotency key, and sent only once the
-//  commit is durable.
+//  Finishes a request whose writes are queued in the batch (`queued`): the
+//  reply is built, remembered for its idempotency key, and sent only once
+//  the commit is durable. Without queued writes (a suspended saga, a
+//  failed commit) it only answers.
 static void
 s_complete (self_t *self, ord_request_t *request, int rc, const char *message,
-            bool with_order)
+            bool with_order, bool queued)
 {
     ord_saga_ctx_t *ctx = &self->ctx;
-    if (!ord_saga_finished (rc)) {
+    if (!queued) {
         //  Suspended, or a commit failed: what is in memory may be ahead
         //  of the store, so read the order afresh next time
         s_answer (self, request, rc, message, false);
@@ -251,7 +252,7 @@ s_run_saga (self_t *self, ord_request_t *request, ord_saga_kind_t kind,
     }
     ord_why_t why = { "" };
     rc = ord_saga_drive (ctx, false, &why);
-    s_complete (self, request, rc, why.text, true);
+    s_complete (self, request, rc, why.text, true, ctx->finished);
 }
 
 //  Resumes an unfinished saga (recovery, background retry, admin retry,
@@ -261,16 +262,22 @@ s_resume_saga (self_t *self, ord_request_t *request)
 {
     ord_why_t why = { "" };
     int rc = ord_saga_drive (&self->ctx, true, &why);
-    s_complete (self, request, rc, why.text, true);
+    s_complete (self, request, rc, why.text, true, self->ctx.finished);
 }
 
+//  The request's `reason`, or `fallback` when it has none. Returns NULL
+//  (and answers bad_request) when it is not a valid string.
 static const char *
-s_reason (ord_request_t *request, const char *fallback, char *buffer, size_t size)
+s_reason (self_t *self, ord_request_t *request, const char *fallback, char *buffer,
+          size_t size)
 {
     ord_str_t reason;
     ord_why_t why;
-    if (ord_wire_str (&request->body.data, "reason", false, ORD_MAX_TEXT_LEN, &reason, &why)
-    ||  !reason.ptr || !reason.len)
+    if (ord_wire_str (&request->body.data, "reason", false, ORD_MAX_TEXT_LEN, &reason, &why)) {
+        s_answer (self, request, ORD_EBADREQ, why.text, false);
+        return NULL;
+    }
+    if (!reason.ptr || !reason.len)
         return fallback;
     snprintf (buffer, size, "%.*s", (int) reason.len, reason.ptr);
     return buffer;
@@ -311,7 +318,7 @@ s_do_initiate (self_t *self, ord_request_t *request)
               (int) cancel_url.len, cancel_url.ptr? cancel_url.ptr: "");
     ord_crash ("initiate.logged");
     rc = ord_saga_drive (ctx, false, &why);
-    s_complete (self, request, rc, why.text, true);
+    s_complete (self, request, rc, why.text, true, ctx->finished);
 }
 
 static void
@@ -354,6 +361,13 @@ static void
 s_do_cancel (self_t *self, ord_request_t *request, ord_trigger_t trigger)
 {
     ord_saga_ctx_t *ctx = &self->ctx;
+    char buffer [ORD_MAX_TEXT_LEN + 1];
+    const char *reason = "payment timeout";
+    if (trigger == ORD_TRIGGER_CANCEL) {
+        reason = s_reason (self, request, "cancelled", buffer, sizeof buffer);
+        if (!reason)
+            return;
+    }
     if (!ord_fsm_allowed (ctx->order->status, ORD_STATUS_CANCELLED, trigger)) {
         if (trigger == ORD_TRIGGER_TIMEOUT) {
             request->internal_done = true;
@@ -369,9 +383,6 @@ s_do_cancel (self_t *self, ord_request_t *request, ord_trigger_t trigger)
         request->internal_done = true;    //  the timer moved meanwhile
         return;
     }
-    char buffer [ORD_MAX_TEXT_LEN + 1];
-    const char *reason = trigger == ORD_TRIGGER_TIMEOUT? "payment timeout"
-                       : s_reason (request, "cancelled", buffer, sizeof buffer);
     s_run_saga (self, request, ORD_SAGA_CANCEL, trigger, reason);
 }
 
@@ -388,7 +399,7 @@ s_do_delete (self_t *self, ord_request_t *request)
     }
     order->deleted_at = ord_engine_now ();
     order->updated_at = order->deleted_at;
-    s_complete (self, request, 0, NULL, true);
+    s_complete (self, request, 0, NULL, true, true);
 }
 
 static void
@@ -406,7 +417,9 @@ s_do_advance (self_t *self, ord_request_t *request)
         return;
     }
     char buffer [ORD_MAX_TEXT_LEN + 1];
-    const char *reason = s_reason (request, "advanced by ops", buffer, sizeof buffer);
+    const char *reason = s_reason (self, request, "advanced by ops", buffer, sizeof buffer);
+    if (!reason)
+        return;
     ord_status_t from = self->ctx.order->status;
     if (ord_saga_transition (&self->ctx, to, ORD_TRIGGER_ADVANCE, reason)) {
         ord_why_set (&why, "cannot advance a %s order to %s", ord_status_name (from),
@@ -414,7 +427,7 @@ s_do_advance (self_t *self, ord_request_t *request)
         s_answer (self, request, ORD_EINVALID, why.text, true);
         return;
     }
-    s_complete (self, request, 0, NULL, true);
+    s_complete (self, request, 0, NULL, true, true);
 }
 
 static void
@@ -439,7 +452,7 @@ s_do_resolve (self_t *self, ord_request_t *request)
     snprintf (text, sizeof text, "resolved: %.*s", (int) note.len, note.ptr);
     self->ctx.order->needs_review = false;
     ord_saga_note (&self->ctx, text);
-    s_complete (self, request, 0, NULL, true);
+    s_complete (self, request, 0, NULL, true, true);
 }
 
 //  A request for an order whose saga has not finished: the same operation
@@ -574,6 +587,7 @@ s_handle (self_t *self, ord_request_t *request)
         return;
     }
     if (rc) {
+        zsys_error ("order %s: cannot read it: %s", request->order_id, ord_strerror (rc));
         s_answer (self, request, rc, NULL, false);
         return;
     }

@@ -746,6 +746,11 @@ s_on_door (zloop_t *loop, zsock_t *door, void *arg)
     request->body_frame = body;
     int rc = ord_wire_decode (zframe_data (body), zframe_size (body), &request->body, &why);
     if (rc) {
+        //  A map refused for its depth or its strings still has its rid
+        ord_str_t rid = ord_str_of (ord_wire_find (&request->body.data, "rid"));
+        if (rid.ptr && rid.len <= 64 && !memchr (rid.ptr, 0, rid.len)
+        &&  ord_wire_utf8 (rid.ptr, rid.len))
+            request->rid = rid;
         s_fail (self, &request, rc, why.text);
         return 0;
     }

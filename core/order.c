@@ -356,13 +356,16 @@ ord_order_unpack (const void *data, size_t size, ord_order_t **order_p)
     memcpy (order->id, text, ORD_ORDER_ID_SIZE);
     free (text);
     text = NULL;
-    if (s_record_str (map, "status", true, &text))
+    //  No status: the order a create saga carries before it is stored
+    if (s_record_str (map, "status", false, &text))
         goto fail;
-    order->status = ord_status_parse (text, strlen (text));
-    free (text);
-    text = NULL;
-    if (order->status == ORD_STATUS_NONE)
-        goto fail;
+    if (text) {
+        order->status = ord_status_parse (text, strlen (text));
+        free (text);
+        text = NULL;
+        if (order->status == ORD_STATUS_NONE)
+            goto fail;
+    }
     if (s_record_str (map, "currency", true, &text) || strlen (text) != 3) {
         free (text);
         goto fail;

@@ -21,13 +21,6 @@ ord_saga_phase_name (ord_saga_phase_t phase)
     return phase <= ORD_PHASE_CANCEL? s_phase_names [phase]: "unknown";
 }
 
-bool
-ord_saga_finished (int drive_rc)
-{
-    return drive_rc != ORD_EUNAVAILABLE && drive_rc != ORD_ETIMEOUT
-        && drive_rc != ORD_ESTORE && drive_rc != ORD_ESTOREFULL;
-}
-
 //  ---------------------------------------------------------------------
 //  The saga record
 
@@ -426,6 +419,7 @@ s_finish (ord_saga_ctx_t *ctx, bool clear_timer)
         s_set_timer (ctx, 0);
     ctx->saga.kind = ORD_SAGA_NONE;
     s_queue_saga (ctx);
+    ctx->finished = true;
 }
 
 //  Ends a confirm saga with the order failed.
@@ -446,6 +440,7 @@ ord_saga_drive (ord_saga_ctx_t *ctx, bool resuming, ord_why_t *why)
     ord_saga_t *saga = &ctx->saga;
     ord_config_t *config = ctx->engine->config;
     int rc;
+    ctx->finished = false;
     if (resuming && saga->kind == ORD_SAGA_CREATE && saga->phase == ORD_PHASE_RESERVE) {
         ord_why_set (why, "create interrupted before the order was stored");
         rc = s_fail_to (ctx, ORD_PHASE_RELEASE, ORD_EUNAVAILABLE, why, NULL);

@@ -67,6 +67,7 @@ typedef struct {
     ord_status_t stored_status;    /* its status in the store; NONE if not stored */
     ord_saga_t saga;               /* kind NONE when there is no saga */
     uint32_t queued_transitions;   /* in the batch, counted once committed */
+    bool finished;                 /* the last drive queued the saga's end */
 } ord_saga_ctx_t;
 
 /*  Starts a saga of `kind` for ctx->order and commits its first phase.
@@ -75,7 +76,8 @@ typedef struct {
 int ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger,
                     const char *reason);
 
-/*  Drives ctx->saga from its logged phase. `resuming` is true when the
+/*  Drives ctx->saga from its logged phase; sets ctx->finished when the
+    saga ended (successfully or not) with its final writes queued. `resuming` is true when the
     saga was interrupted (recovery, background or admin retry): an
     interrupted create is compensated, never completed, since its client
     never got an answer. Returns 0 or the failure the saga finished with
@@ -83,9 +85,6 @@ int ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t tri
     ctx->batch; ORD_EUNAVAILABLE or ORD_ETIMEOUT when suspended; ORD_ESTORE
     or ORD_ESTOREFULL when a commit failed. *why says what happened. */
 int ord_saga_drive (ord_saga_ctx_t *ctx, bool resuming, ord_why_t *why);
-
-/*  True when the saga's drive has queued final writes (see above). */
-bool ord_saga_finished (int drive_rc);
 
 /*  Loads the saga record of order `id` into *saga (kind NONE if none).
     For a create saga, also returns the order it carries (else NULL).

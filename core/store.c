@@ -1,7 +1,10 @@
 /*  store: LMDB schema, reads, batches and the group-commit writer. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "store.h"
 
 static const char *s_db_names [ORD_DB_COUNT] = {
@@ -10,6 +13,7 @@ static const char *s_db_names [ORD_DB_COUNT] = {
 };
 
 struct _ord_store_t {
+    int lock_fd;                //  flock on data_dir/orderd.lock
     MDB_env *env;
     MDB_dbi dbi [ORD_DB_COUNT];
     char *writer_endpoint;
@@ -179,6 +183,22 @@ ord_store_open (const char *dir, size_t map_size, bool sync, unsigned max_reader
         return ORD_ESTORE;
     }
     ord_store_t *self = (ord_store_t *) zmalloc (sizeof (ord_store_t));
+    //  LMDB lets several processes share an environment; two daemons would
+    //  both drive the same sagas, so the second one is refused
+    char *lock_path = zsys_sprintf ("%s/orderd.lock", dir);
+    self->lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    zstr_free (&lock_path);
+    if (self->lock_fd < 0) {
+        ord_why_set (why, "cannot open %s/orderd.lock: %s", dir, strerror (errno));
+        free (self);
+        return ORD_ESTORE;
+    }
+    if (flock (self->lock_fd, LOCK_EX | LOCK_NB)) {
+        ord_why_set (why, "%s is in use by another orderd", dir);
+        close (self->lock_fd);
+        free (self);
+        return ORD_ESTORE;
+    }
     int rc = mdb_env_create (&self->env);
     if (!rc)
         rc = mdb_env_set_maxdbs (self->env, ORD_DB_COUNT + 1);
@@ -215,6 +235,8 @@ ord_store_destroy (ord_store_t **self_p)
     ord_store_t *self = *self_p;
     if (self->env)
         mdb_env_close (self->env);
+    if (self->lock_fd >= 0)
+        close (self->lock_fd);     //  releases the flock
     zstr_free (&self->writer_endpoint);
     free (self);
     *self_p = NULL;

@@ -32,24 +32,80 @@ ord_why_prefix (ord_why_t *why, const char *format, ...)
     why->text [prefix_len + text_len] = 0;
 }
 
-static bool
-s_depth_ok (const msgpack_object *object, int depth)
+bool
+ord_wire_utf8 (const void *data, size_t size)
+{
+    const uint8_t *text = (const uint8_t *) data;
+    size_t at = 0;
+    while (at < size) {
+        uint8_t byte = text [at];
+        if (byte < 0x80) {
+            at++;
+            continue;
+        }
+        size_t length;
+        uint32_t code, minimum;
+        if ((byte & 0xe0) == 0xc0)      { length = 2; code = byte & 0x1f; minimum = 0x80; }
+        else if ((byte & 0xf0) == 0xe0) { length = 3; code = byte & 0x0f; minimum = 0x800; }
+        else if ((byte & 0xf8) == 0xf0) { length = 4; code = byte & 0x07; minimum = 0x10000; }
+        else
+            return false;
+        if (size - at < length)
+            return false;
+        for (size_t i = 1; i < length; i++) {
+            if ((text [at + i] & 0xc0) != 0x80)
+                return false;
+            code = (code << 6) | (text [at + i] & 0x3f);
+        }
+        if (code < minimum || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
+            return false;
+        at += length;
+    }
+    return true;
+}
+
+typedef enum { S_TREE_OK, S_TREE_DEEP, S_TREE_UTF8 } s_tree_t;
+
+//  Checks nesting depth and that every string (keys too) is UTF-8, as the
+//  msgpack str type requires: bytes belong in bin. A bad string is named
+//  by its path in *why ("cart_data.products[0].name: ...").
+static s_tree_t
+s_tree_check (const msgpack_object *object, int depth, ord_why_t *why)
 {
     if (depth > ORD_WIRE_MAX_DEPTH)
-        return false;
+        return S_TREE_DEEP;
+    s_tree_t result = S_TREE_OK;
+    if (object->type == MSGPACK_OBJECT_STR) {
+        if (!ord_wire_utf8 (object->via.str.ptr, object->via.str.size)) {
+            ord_why_set (why, ": not valid UTF-8 (send bytes as bin)");
+            return S_TREE_UTF8;
+        }
+    }
+    else
     if (object->type == MSGPACK_OBJECT_ARRAY) {
-        for (uint32_t i = 0; i < object->via.array.size; i++)
-            if (!s_depth_ok (&object->via.array.ptr [i], depth + 1))
-                return false;
+        for (uint32_t i = 0; result == S_TREE_OK && i < object->via.array.size; i++) {
+            result = s_tree_check (&object->via.array.ptr [i], depth + 1, why);
+            if (result == S_TREE_UTF8)
+                ord_why_prefix (why, "[%u]", i);
+        }
     }
     else
     if (object->type == MSGPACK_OBJECT_MAP) {
-        for (uint32_t i = 0; i < object->via.map.size; i++)
-            if (!s_depth_ok (&object->via.map.ptr [i].key, depth + 1)
-            ||  !s_depth_ok (&object->via.map.ptr [i].val, depth + 1))
-                return false;
+        for (uint32_t i = 0; result == S_TREE_OK && i < object->via.map.size; i++) {
+            const msgpack_object_kv *kv = &object->via.map.ptr [i];
+            result = s_tree_check (&kv->key, depth + 1, why);
+            if (result == S_TREE_OK)
+                result = s_tree_check (&kv->val, depth + 1, why);
+            if (result == S_TREE_UTF8) {
+                ord_str_t key = ord_str_of (&kv->key);
+                bool printable = key.ptr && ord_wire_utf8 (key.ptr, key.len)
+                              && !memchr (key.ptr, 0, key.len);
+                ord_why_prefix (why, "%s%.*s", depth? ".": "", printable? (int) key.len: 5,
+                                printable? key.ptr: "(key)");
+            }
+        }
     }
-    return true;
+    return result;
 }
 
 static uint64_t
@@ -162,10 +218,13 @@ ord_wire_decode (const void *data, size_t size, msgpack_unpacked *unpacked,
             ord_why_set (why, "body map keys must be strings");
             return ORD_EBADREQ;
         }
-    if (!s_depth_ok (root, 0)) {
+    s_tree_t tree = s_tree_check (root, 0, why);
+    if (tree == S_TREE_DEEP) {
         ord_why_set (why, "body is nested deeper than %d levels", ORD_WIRE_MAX_DEPTH);
         return ORD_EBADREQ;
     }
+    if (tree == S_TREE_UTF8)
+        return ORD_EBADREQ;
     return 0;
 }
 

@@ -37,11 +37,16 @@ void ord_why_prefix (ord_why_t *why, const char *format, ...)
 
 /*  Decodes one msgpack map with string keys, nested at most
     ORD_WIRE_MAX_DEPTH deep, filling *unpacked (which the caller
-    initialises with msgpack_unpacked_init and destroys). Errors:
-    ORD_EBADREQ (not msgpack, trailing bytes, not a map, a non-string key,
-    too deep), with the reason in *why. */
+    initialises with msgpack_unpacked_init and destroys; it points into
+    `data`, which must outlive it). Errors: ORD_EBADREQ (not msgpack, a
+    declared length past the end, trailing bytes, not a map, a non-string
+    key, too deep, a string that is not UTF-8), with the reason in *why. */
 int ord_wire_decode (const void *data, size_t size,
                      msgpack_unpacked *unpacked, ord_why_t *why);
+
+/*  True for strict UTF-8: no overlong forms, no surrogates, nothing past
+    U+10FFFF. */
+bool ord_wire_utf8 (const void *data, size_t size);
 
 /*  The value of `key` in `map`, or NULL when absent. */
 const msgpack_object *ord_wire_find (const msgpack_object *map, const char *key);

@@ -365,7 +365,7 @@ class OrdermonCase(unittest.TestCase):
         self.assertNotIn('\x7f', out)
         self.assertIn('u-q"uote \\ back?new?tab?ctl?del é ĉ € 😀', out)
 
-    def test_json_replaces_invalid_utf8(self):
+    def test_daemon_refuses_strings_that_are_not_utf8(self):
         # a str (not bin) holding bytes that are not UTF-8, sent raw
         body = {'v': 1, 'op': 'create', 'rid': 'raw-' + new_id(),
                 **create_fields('u-bytes', make_cart([(self.sku, 1, 100)]),
@@ -373,12 +373,9 @@ class OrdermonCase(unittest.TestCase):
         packer = msgpack.Packer(use_bin_type=False)
         raw = packer.pack(body).replace(b'\xa1x', b'\xa3\xc3(\xff', 1)
         self.svc.send_raw(raw)
-        # the reply carries those bytes back: decode it leniently
-        r = msgpack.unpackb(self.svc.recv_raw()[-1], raw=False, strict_map_key=False,
-                            unicode_errors='surrogateescape')
-        self.assertTrue(r['ok'], r)
-        doc = self.js('show', r['order']['id'])
-        self.assertEqual(doc['order']['user_data']['name'], '\ufffd(\ufffd')
+        r = msgpack.unpackb(self.svc.recv_raw()[-1], raw=False)
+        self.assertEqual(r['error']['code'], 'bad_request', r)
+        self.assertIn('UTF-8', r['error']['message'])
 
     # ------------------------------------------------------------ watch
     def start_watch(self, *args):
@@ -535,8 +532,10 @@ class FakeAdminDoor:
     healthy test daemon will not show: degraded health, orders needing
     review, stale and unreadable replies."""
 
-    def __init__(self, replies, stale_first=False, garbage_for=(), single_float=False):
+    def __init__(self, replies, stale_first=False, garbage_for=(), single_float=False,
+                 raw=None):
         self.replies = replies
+        self.raw = raw or {}
         self.packer = msgpack.Packer(use_single_float=single_float)
         self.stale_first = stale_first
         self.garbage_for = garbage_for
@@ -557,6 +556,9 @@ class FakeAdminDoor:
                 continue
             frames = self.sock.recv_multipart()
             req = msgpack.unpackb(frames[-1], raw=False)
+            if req['op'] in self.raw:
+                self.sock.send_multipart(frames[:-1] + [self.raw[req['op']](req.get('rid'))])
+                continue
             if req['op'] in self.garbage_for:
                 self.sock.send_multipart(frames[:-1] + [b'\xc1 not msgpack'])
                 continue
@@ -650,6 +652,22 @@ class AgainstAFakeOrderd(unittest.TestCase):
                 self.assertEqual(doc['deep'], odd['deep'])
             finally:
                 door.close()
+
+    def test_json_replaces_invalid_utf8(self):
+        # orderd refuses such strings, but ordermon must not trust that
+        def get_reply(rid):
+            reply = {'v': 1, 'rid': rid, 'ok': True,
+                     'order': {'id': 'o00000000000000aa', 'user_data': {'name': 'x'}}}
+            packed = msgpack.Packer(use_bin_type=False).pack(reply)
+            return packed.replace(b'\xa1x', b'\xa3\xc3(\xff', 1)
+        door = FakeAdminDoor({}, raw={'get': get_reply})
+        try:
+            p = self.run_om(door, '--json', 'show', 'o00000000000000aa')
+            self.assertEqual(p.returncode, 0, p.stderr)
+            doc = json.loads(p.stdout)
+            self.assertEqual(doc['order']['user_data']['name'], '\ufffd(\ufffd')
+        finally:
+            door.close()
 
     @unittest.skipUnless(shutil.which('tmux'), 'tmux is not installed')
     def test_top_lists_orders_needing_review(self):
