@@ -1,0 +1,27 @@
+/*  bad_magic: a descriptor whose magic is not ORD_PLUGIN_MAGIC.
+    The host must refuse it before it runs anything of the plugin but the
+    descriptor function. */
+#include "orderd/plugin.h"
+
+//  Never started: the host refuses the descriptor first
+static void
+s_actor (zsock_t *pipe, void *args)
+{
+    (void) args;
+    zsock_signal (pipe, 0);
+    zstr_send (pipe, "");
+    char *command = zstr_recv (pipe);
+    zstr_free (&command);
+}
+
+const ord_plugin_descriptor_t *ord_plugin_descriptor (void);
+
+const ord_plugin_descriptor_t *
+ord_plugin_descriptor (void)
+{
+    static const ord_plugin_descriptor_t descriptor = {
+        0xdeadbeefu, ORD_PLUGIN_ABI_MAJOR, ORD_PLUGIN_ABI_MINOR,
+        sizeof (ord_plugin_descriptor_t), "payment", "bad_magic", "1.0.0", s_actor, { NULL }
+    };
+    return &descriptor;
+}
