@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include "adapter.h"
 #include "engine.h"
@@ -117,7 +118,11 @@ ord_adapter_load (const ord_adapter_options_t *options, ord_adapter_t **adapter_
         ord_why_set (why, "cannot create %s: %s", self->data_dir, strerror (errno));
         goto fail;
     }
-    self->endpoint = zsys_sprintf ("inproc://orderd-adapter-%s-%p", options->kind, (void *) self);
+    //  A counter, not an address: a reloaded adapter may get the old one's
+    //  address before ZeroMQ has let go of the old endpoint
+    static atomic_uint instance;
+    self->endpoint = zsys_sprintf ("inproc://orderd-adapter-%s-%u", options->kind,
+                                   atomic_fetch_add (&instance, 1));
     self->args.endpoint = self->endpoint;
     self->args.data_dir = self->data_dir;
     self->args.config = options->section;
@@ -343,13 +348,10 @@ ord_adapter_call (ord_adapter_client_t *self, const char *op, const void *fields
         rc = s_exchange (self->dealer, self->poller, rid, self->request.data,
                          self->request.size, adapter->call_timeout_ms, reply,
                          &self->reply_frame, why);
+        //  A well-formed answer, even an error, shows the adapter is alive
+        s_set_health (adapter, rc == 0, rc? why->text: NULL);
         if (rc == 0)
             rc = ord_adapter_reply_status (&reply->data, why);
-        if (rc == ORD_ETIMEOUT)
-            s_set_health (adapter, false, why->text);
-        else
-        if (rc != ORD_EUNAVAILABLE)
-            s_set_health (adapter, true, NULL);
         if (rc != ORD_ETIMEOUT && rc != ORD_EUNAVAILABLE)
             break;
         if (attempt < attempts) {

@@ -42,8 +42,9 @@ const char *ord_adapter_kind (ord_adapter_t *self);
     got an answer in time; otherwise false and the reason is copied out. */
 bool ord_adapter_healthy (ord_adapter_t *self, char *reason, size_t reason_size);
 
-/*  Sends a `ping` with a short timeout and records the outcome. Safe from
-    any thread (it uses its own socket). */
+/*  Sends a `ping` with a short timeout and records the outcome. Call it
+    from one thread only (orderd's prober): it uses the adapter's own probe
+    socket. */
 void ord_adapter_probe (ord_adapter_t *self);
 
 /*  A client for one thread. */

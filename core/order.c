@@ -35,10 +35,6 @@ s_dup (ord_str_t str)
 static int
 s_product_from (const msgpack_object *item, ord_product_t *product, ord_why_t *why)
 {
-    if (item->type != MSGPACK_OBJECT_MAP) {
-        ord_why_set (why, "must be a map");
-        return ORD_EBADREQ;
-    }
     ord_str_t product_id, sku, name;
     int rc = ord_wire_str (item, "product_id", true, ORD_MAX_TEXT_LEN, &product_id, why);
     if (!rc)
@@ -72,9 +68,18 @@ s_costs_from (const msgpack_object *costs, ord_order_t *order, ord_why_t *why)
         rc = ord_wire_int (costs, "total", true, 0, ORD_MAX_MONEY, &order->total, why);
     if (rc)
         return rc;
+    //  10^4 × 10^15 does not fit in int64: every step is checked
     int64_t sum = 0;
-    for (size_t i = 0; i < order->product_count; i++)
-        sum += order->products [i].quantity * order->products [i].unit_price;
+    for (size_t i = 0; i < order->product_count; i++) {
+        int64_t line;
+        if (__builtin_mul_overflow (order->products [i].quantity,
+                                    order->products [i].unit_price, &line)
+        ||  __builtin_add_overflow (sum, line, &sum) || sum > ORD_MAX_MONEY) {
+            ord_why_set (why, "subtotal: the products add up to more than %lld",
+                         (long long) ORD_MAX_MONEY);
+            return ORD_EBADREQ;
+        }
+    }
     if (order->subtotal != sum) {
         ord_why_set (why, "subtotal: is %" PRId64 ", but the products add up to %" PRId64,
                      order->subtotal, sum);
@@ -155,6 +160,11 @@ ord_order_from_request (const msgpack_object *request, ord_order_t **order_p,
         goto fail;
     }
     for (size_t i = 0; i < order->product_count; i++) {
+        if (products->via.array.ptr [i].type != MSGPACK_OBJECT_MAP) {
+            ord_why_set (why, "cart_data.products[%zu]: must be a map", i);
+            rc = ORD_EBADREQ;
+            goto fail;
+        }
         rc = s_product_from (&products->via.array.ptr [i], &order->products [i], why);
         if (rc) {
             ord_why_prefix (why, "cart_data.products[%zu].", i);

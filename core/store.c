@@ -222,7 +222,9 @@ ord_store_open (const char *dir, size_t map_size, bool sync, unsigned max_reader
         ord_store_destroy (&self);
         return rc;
     }
-    self->writer_endpoint = zsys_sprintf ("inproc://orderd-writer-%p", (void *) self);
+    static atomic_uint instance;
+    self->writer_endpoint = zsys_sprintf ("inproc://orderd-writer-%u",
+                                          atomic_fetch_add (&instance, 1));
     *store_p = self;
     return 0;
 }
@@ -304,6 +306,10 @@ ord_store_list (ord_store_t *self, MDB_txn *txn, const ord_list_query_t *query,
     ord_db_t db = ORD_DB_ORDERS;
     char prefix [ORD_MAX_ID_LEN + 2];
     size_t prefix_len = 0;
+    if (query->user_id && strlen (query->user_id) > ORD_MAX_ID_LEN) {
+        *orders_p = orders;        //  no such user can exist
+        return 0;
+    }
     if (query->user_id) {
         db = ORD_DB_BY_USER;
         prefix_len = strlen (query->user_id) + 1;
@@ -826,10 +832,11 @@ s_writer_actor (zsock_t *pipe, void *args_)
     assert (router && publisher);
     zsock_set_rcvtimeo (router, 0);
     zsock_set_sndhwm (publisher, 100000);
-    if (zsock_bind (router, "%s", store->writer_endpoint) != 0
-    ||  zsock_bind (publisher, "%s", args->events) < 0) {
-        ord_why_set (args->why, "cannot bind the events door %s: %s", args->events,
-                     zmq_strerror (zmq_errno ()));
+    const char *failed = zsock_bind (router, "%s", store->writer_endpoint) != 0
+                       ? store->writer_endpoint
+                       : zsock_bind (publisher, "%s", args->events) < 0? args->events: NULL;
+    if (failed) {
+        ord_why_set (args->why, "cannot bind %s: %s", failed, zmq_strerror (zmq_errno ()));
         args->failed = true;
         zsock_signal (pipe, 1);
         zsock_destroy (&router);

@@ -24,9 +24,6 @@
 #include <czmq.h>
 #include "adapter.h"
 
-//  Tests named test_bug_* expose known bugs of core/ (each explained above
-//  it) and fail until they are fixed; ORDERD_SKIP_KNOWN_BUGS=1 skips them.
-#define KNOWN_BUG() do { if (getenv ("ORDERD_SKIP_KNOWN_BUGS")) skip (); } while (0)
 
 #define S_CALL_TIMEOUT  200             //  ms, one attempt
 
@@ -75,11 +72,6 @@ teardown (void **state)
     fixture_t *fx = (fixture_t *) *state;
     ord_adapter_client_destroy (&fx->client);
     ord_adapter_destroy (&fx->adapter);
-    //  The next test's adapter may get this one's address, and with it the
-    //  same inproc endpoint, which ZeroMQ frees a moment after the plugin
-    //  closed its socket: give it that moment (see
-    //  test_bug_reload_at_the_same_address_can_bind)
-    zclock_sleep (20);
     zconfig_destroy (&fx->config);
     nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     free (fx);
@@ -494,7 +486,7 @@ test_health_is_per_adapter (void **state)
 }
 
 
-//  BUG (core/adapter.c, ord_adapter_load): the plugin's endpoint is
+//  Regression (core/adapter.c, ord_adapter_load): the plugin's endpoint is
 //  "inproc://orderd-adapter-KIND-%p" of the ord_adapter_t. Once an adapter
 //  is destroyed, the next one malloc often gets the same address, hence the
 //  same endpoint, while ZeroMQ's reaper thread has not yet unbound the old
@@ -504,9 +496,8 @@ test_health_is_per_adapter (void **state)
 //  core/store.c has the same pattern for the writer's endpoint
 //  ("inproc://orderd-writer-%p").
 static void
-test_bug_reload_at_the_same_address_can_bind (void **state)
+test_reload_at_the_same_address_can_bind (void **state)
 {
-    KNOWN_BUG ();
     fixture_t *fx = (fixture_t *) *state;
     s_plugin (fx, "echo_payment");
     int failures = 0;
@@ -547,7 +538,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_probe_of_a_garbling_adapter_is_unhealthy, setup, teardown),
         cmocka_unit_test_setup_teardown (test_health_is_per_adapter, setup, teardown),
         //  Known core bug: fails until core/adapter.c is fixed
-        cmocka_unit_test_setup_teardown (test_bug_reload_at_the_same_address_can_bind, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_reload_at_the_same_address_can_bind, setup, teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();

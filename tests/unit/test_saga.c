@@ -150,10 +150,6 @@ teardown (void **state)
     ord_adapter_destroy (&fx->engine.payment);
     ord_adapter_destroy (&fx->engine.fulfilment);
     zactor_destroy (&fx->writer);
-    //  Let ZeroMQ release this test's inproc endpoints before the next
-    //  test's, which may get the same names (see test_adapter.c and
-    //  test_store.c, test_bug_*)
-    zclock_sleep (20);
     ord_store_destroy (&fx->engine.store);
     ord_config_destroy (&fx->engine.config);
     nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);

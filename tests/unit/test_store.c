@@ -26,9 +26,6 @@
 #include <czmq.h>
 #include "store.h"
 
-//  Tests named test_bug_* expose known bugs of core/ (each explained above
-//  it) and fail until they are fixed; ORDERD_SKIP_KNOWN_BUGS=1 skips them.
-#define KNOWN_BUG() do { if (getenv ("ORDERD_SKIP_KNOWN_BUGS")) skip (); } while (0)
 
 #define S_MAP_SIZE  (64 * 1024 * 1024)
 
@@ -79,10 +76,6 @@ teardown (void **state)
     zsock_destroy (&fx->client);
     if (fx->writer) {
         zactor_destroy (&fx->writer);
-        //  The next test's store may get this one's address and so the
-        //  same writer endpoint, which ZeroMQ frees a moment after the
-        //  writer closed it (see test_bug_reopened_store_can_start_its_writer)
-        zclock_sleep (20);
     }
     ord_store_destroy (&fx->store);
     nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
@@ -1149,7 +1142,7 @@ test_full_map_through_the_writer (void **state)
 }
 
 
-//  BUG (core/store.c, ord_store_open / s_writer_actor): the writer's own
+//  Regression (core/store.c, ord_store_open / s_writer_actor): the writer's own
 //  endpoint is "inproc://orderd-writer-%p" of the ord_store_t. A store
 //  reopened in the same process often gets the same address, and so the
 //  same endpoint, while ZeroMQ's reaper has not yet unbound the previous
@@ -1158,9 +1151,8 @@ test_full_map_through_the_writer (void **state)
 //  although the events door is fine. Fix: a process-wide counter in the
 //  endpoint name, and a message naming the endpoint that failed.
 static void
-test_bug_reopened_store_can_start_its_writer (void **state)
+test_reopened_store_can_start_its_writer (void **state)
 {
-    KNOWN_BUG ();
     fixture_t *fx = (fixture_t *) *state;
     int failures = 0;
     char last [sizeof fx->why.text] = "";
@@ -1221,7 +1213,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_full_map_is_an_error_not_a_crash, setup_closed, teardown),
         cmocka_unit_test_setup_teardown (test_full_map_through_the_writer, setup_closed, teardown),
         //  Known core bug: fails until core/store.c is fixed
-        cmocka_unit_test_setup_teardown (test_bug_reopened_store_can_start_its_writer, setup_closed, teardown),
+        cmocka_unit_test_setup_teardown (test_reopened_store_can_start_its_writer, setup_closed, teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();

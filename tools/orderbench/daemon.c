@@ -82,9 +82,10 @@ ob_self_cpu (void)
 //  -------------------------------------------------------------------------
 //  A tiny request/reply over one DEALER, matching replies on rid
 
+//  The reply points into *frame_p, which the caller destroys after use.
 static int
 s_call (zsock_t *sock, msgpack_sbuffer *body, const char *rid, int timeout_ms,
-        msgpack_unpacked *reply)
+        msgpack_unpacked *reply, zframe_t **frame_p)
 {
     if (zmq_send (zsock_resolve (sock), body->data, body->size, 0) < 0)
         return -1;
@@ -101,9 +102,10 @@ s_call (zsock_t *sock, msgpack_sbuffer *body, const char *rid, int timeout_ms,
             return -1;
         msgpack_unpacked_destroy (reply);
         msgpack_unpacked_init (reply);
+        zframe_destroy (frame_p);
+        *frame_p = frame;
         ord_why_t why;
         int rc = ord_wire_decode (zframe_data (frame), zframe_size (frame), reply, &why);
-        zframe_destroy (&frame);
         if (rc)
             continue;
         ord_str_t got = ord_str_of (ord_wire_find (&reply->data, "rid"));
@@ -203,7 +205,8 @@ ob_admin_stats (ob_admin_t *self, ob_stats_t *stats)
     ord_pack_kv_cstr (&pk, "rid", rid);
     msgpack_unpacked reply;
     msgpack_unpacked_init (&reply);
-    int rc = s_call (self->sock, &body, rid, self->timeout_ms, &reply);
+    zframe_t *frame = NULL;
+    int rc = s_call (self->sock, &body, rid, self->timeout_ms, &reply, &frame);
     msgpack_sbuffer_destroy (&body);
     if (rc == 0 && s_is_ok (&reply.data)) {
         const msgpack_object *map = &reply.data;
@@ -220,6 +223,7 @@ ob_admin_stats (ob_admin_t *self, ob_stats_t *stats)
     else
         fprintf (stderr, "orderbench: admin stats: %s\n", rc? "no reply": "refused");
     msgpack_unpacked_destroy (&reply);
+    zframe_destroy (&frame);
     return stats->ok? 0: -1;
 }
 
@@ -306,6 +310,7 @@ ob_wait_health (const char *endpoint, int timeout_ms, int pid)
     msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
     msgpack_unpacked reply;
     msgpack_unpacked_init (&reply);
+    zframe_t *frame = NULL;
     int64_t deadline = ob_now_us () + (int64_t) timeout_ms * 1000;
     int rc = -1;
     for (int attempt = 0; ob_now_us () < deadline && !ob_load_interrupted (); attempt++) {
@@ -320,13 +325,14 @@ ob_wait_health (const char *endpoint, int timeout_ms, int pid)
         ord_pack_kv_int (&pk, "v", 1);
         ord_pack_kv_cstr (&pk, "op", "health");
         ord_pack_kv_cstr (&pk, "rid", rid);
-        if (s_call (sock, &body, rid, 200, &reply) == 0 && s_is_ok (&reply.data)) {
+        if (s_call (sock, &body, rid, 200, &reply, &frame) == 0 && s_is_ok (&reply.data)) {
             rc = 0;
             break;
         }
         zclock_sleep (50);
     }
     msgpack_unpacked_destroy (&reply);
+    zframe_destroy (&frame);
     msgpack_sbuffer_destroy (&body);
     zsock_destroy (&sock);
     return rc;
