@@ -1,5 +1,6 @@
 /*  auth: the ZAP handler and CURVE server set-up. */
 #include <dirent.h>
+#include <unistd.h>
 #include "auth.h"
 
 #define S_ZAP_ENDPOINT "inproc://zeromq.zap.01"
@@ -21,9 +22,39 @@ s_folder_readable (const char *folder)
     return true;
 }
 
-//  Answers one ZAP request: 200 for a CURVE key in the domain's list.
+//  True when a public certificate in `folder` carries `public_txt`. The
+//  folder is read on every handshake (it holds a few files, handshakes are
+//  rare), so adding, swapping or deleting a file takes effect at once.
+static bool
+s_allowed (const char *folder, const char *public_txt)
+{
+    DIR *dir = opendir (folder);
+    if (!dir)
+        return false;
+    bool allowed = false;
+    struct dirent *entry;
+    while (!allowed && (entry = readdir (dir))) {
+        size_t length = strlen (entry->d_name);
+        if (entry->d_name [0] == '.'
+        ||  (length > 7 && streq (entry->d_name + length - 7, "_secret")))
+            continue;
+        //  Parsed from a copy: zconfig_load leaks its file on a parse error
+        char *path = zsys_sprintf ("%s/%s", folder, entry->d_name);
+        zchunk_t *text = path? zchunk_slurp (path, 65536): NULL;
+        zconfig_t *cert = text? zconfig_chunk_load (text): NULL;
+        zchunk_destroy (&text);
+        const char *key = cert? zconfig_get (cert, "curve/public-key", NULL): NULL;
+        allowed = key && streq (key, public_txt);
+        zconfig_destroy (&cert);
+        zstr_free (&path);
+    }
+    closedir (dir);
+    return allowed;
+}
+
+//  Answers one ZAP request: 200 for a CURVE key in the domain's folder.
 static void
-s_answer (zsock_t *handler, zcertstore_t *service, zcertstore_t *admin)
+s_answer (zsock_t *handler, const char *service, const char *admin)
 {
     zmsg_t *request = zmsg_recv (handler);
     if (!request)
@@ -40,9 +71,9 @@ s_answer (zsock_t *handler, zcertstore_t *service, zcertstore_t *admin)
     if (version && streq (version, "1.0") && mechanism && streq (mechanism, "CURVE")
     &&  key && zframe_size (key) == 32 && domain) {
         zmq_z85_encode (public_txt, zframe_data (key), 32);
-        zcertstore_t *store = streq (domain, ORD_AUTH_SERVICE)? service
-                            : streq (domain, ORD_AUTH_ADMIN)? admin: NULL;
-        allowed = store && zcertstore_lookup (store, public_txt) != NULL;
+        const char *folder = streq (domain, ORD_AUTH_SERVICE)? service
+                           : streq (domain, ORD_AUTH_ADMIN)? admin: NULL;
+        allowed = folder && s_allowed (folder, public_txt);
     }
     if (!allowed)
         zsys_info ("auth: refused %s client %s on %s door", mechanism? mechanism: "?",
@@ -70,21 +101,22 @@ static void
 s_auth_actor (zsock_t *pipe, void *args_)
 {
     s_auth_args_t *args = (s_auth_args_t *) args_;
+    //  Copies: args lives on the caller's stack only until the signal
+    char *service = strdup (args->service);
+    char *admin = strdup (args->admin);
     zsock_t *handler = zsock_new (ZMQ_REP);
-    zcertstore_t *service = NULL, *admin = NULL;
-    if (!s_folder_readable (args->service) || !s_folder_readable (args->admin))
+    bool failed = true;
+    if (!s_folder_readable (service) || !s_folder_readable (admin))
         ord_why_set (args->why, "cannot read the client key folders %s and %s",
-                     args->service, args->admin);
+                     service, admin);
     else
     if (!handler || zsock_bind (handler, S_ZAP_ENDPOINT))
         ord_why_set (args->why, "cannot bind the ZAP handler");
-    else {
-        service = zcertstore_new (args->service);
-        admin = zcertstore_new (args->admin);
-    }
-    args->failed = !service || !admin;
+    else
+        failed = false;
+    args->failed = failed;
     zsock_signal (pipe, 0);
-    zpoller_t *poller = args->failed? NULL: zpoller_new (pipe, handler, NULL);
+    zpoller_t *poller = failed? NULL: zpoller_new (pipe, handler, NULL);
     while (poller) {
         void *which = zpoller_wait (poller, -1);
         if (which == handler)
@@ -97,9 +129,9 @@ s_auth_actor (zsock_t *pipe, void *args_)
         zstr_free (&command);
     }
     zpoller_destroy (&poller);
-    zcertstore_destroy (&service);
-    zcertstore_destroy (&admin);
     zsock_destroy (&handler);
+    free (service);
+    free (admin);
 }
 
 zactor_t *
@@ -115,9 +147,14 @@ ord_auth_new (const char *service_clients, const char *admin_clients, ord_why_t 
 int
 ord_auth_server (zsock_t *socket, const char *cert_file, const char *domain, ord_why_t *why)
 {
-    zcert_t *cert = zcert_load (cert_file);
-    if (!cert) {
-        ord_why_set (why, "orderd/server_cert: cannot load the secret certificate %s", cert_file);
+    //  zcert_load falls back to the public half, with a secret of zeros
+    char *secret_file = zsys_sprintf ("%s_secret", cert_file);
+    bool readable = secret_file && access (secret_file, R_OK) == 0;
+    zstr_free (&secret_file);
+    zcert_t *cert = readable? zcert_load (cert_file): NULL;
+    if (!cert || streq (zcert_secret_txt (cert), "0000000000000000000000000000000000000000")) {
+        ord_why_set (why, "orderd/server_cert: no secret key in %s_secret", cert_file);
+        zcert_destroy (&cert);
         return ORD_ECONFIG;
     }
     zcert_apply (cert, zsock_resolve (socket));

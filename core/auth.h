@@ -2,8 +2,8 @@
     (RFC 27) on inproc://zeromq.zap.01 that allows a CURVE client only when
     its public key is in the allow-list folder of the door it connects to
     (ZAP domain "service" or "admin"). Each folder holds public certificate
-    files as written by zcert_save_public (or `ordermon keygen`); a folder
-    is re-read when its contents change, so keys can be added or revoked
+    files as written by zcert_save_public (or `ordermon keygen`); the
+    folder is read at every handshake, so keys can be added or revoked
     without a restart. */
 #ifndef ORD_AUTH_H_INCLUDED
 #define ORD_AUTH_H_INCLUDED

@@ -5,7 +5,10 @@
 
 struct _om_client_t {
     char *endpoint;
+    const om_curve_t *curve;       //  NULL: plain
     zsock_t *sock;
+    zsock_t *monitor;              //  with CURVE: handshake events of sock
+    om_handshake_t handshake;      //  the latest the monitor said
     uint64_t sequence;             //  makes each rid unique in this process
 };
 
@@ -117,30 +120,82 @@ s_reply_decode (om_reply_t *reply, zframe_t **frame_p)
 //  ---------------------------------------------------------------------
 //  The client
 
+//  Watches the handshakes of a CURVE socket, so that a refused key can
+//  be told apart from a daemon that is not there. Returns the PAIR end, or
+//  NULL (then nobody says why a call timed out; the call still works).
 static zsock_t *
-s_connect (const char *endpoint)
+s_monitor (zsock_t *sock)
+{
+    static int sequence = 0;
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "inproc://ordermon-monitor-%d-%d",
+              (int) getpid (), ++sequence);
+    if (zmq_socket_monitor (zsock_resolve (sock), endpoint,
+                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                          | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                          | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                          | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+        return NULL;
+    zsock_t *monitor = zsock_new (ZMQ_PAIR);
+    if (monitor) {
+        zsock_set_linger (monitor, 0);
+        if (zsock_connect (monitor, "%s", endpoint) != 0)
+            zsock_destroy (&monitor);
+    }
+    if (!monitor)
+        zmq_socket_monitor (zsock_resolve (sock), NULL, 0);
+    return monitor;
+}
+
+static void
+s_disconnect (om_client_t *self)
+{
+    if (self->monitor && self->sock)
+        zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
+    zsock_destroy (&self->monitor);
+    zsock_destroy (&self->sock);
+    self->handshake = OM_HANDSHAKE_UNKNOWN;
+}
+
+static int
+s_connect (om_client_t *self)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
-        return NULL;
+        return -1;
     //  Never keep the process alive for requests nobody will read
     zsock_set_linger (sock, 0);
     zsock_set_sndhwm (sock, 1000);
-    if (zsock_connect (sock, "%s", endpoint) != 0)
-        zsock_destroy (&sock);
-    return sock;
+    if (self->curve) {
+        //  Before connecting: the handshake uses what is set at connect time
+        zcert_apply (self->curve->cert, zsock_resolve (sock));
+        zsock_set_curve_serverkey (sock, self->curve->server_key);
+        self->monitor = s_monitor (sock);
+    }
+    self->sock = sock;
+    if (zsock_connect (sock, "%s", self->endpoint) != 0) {
+        s_disconnect (self);
+        return -1;
+    }
+    return 0;
+}
+
+om_client_t *
+om_client_new_curve (const char *endpoint, const om_curve_t *curve)
+{
+    assert (endpoint);
+    om_client_t *self = (om_client_t *) zmalloc (sizeof (om_client_t));
+    self->endpoint = strdup (endpoint);
+    self->curve = curve;
+    if (!self->endpoint || s_connect (self))
+        om_client_destroy (&self);
+    return self;
 }
 
 om_client_t *
 om_client_new (const char *endpoint)
 {
-    assert (endpoint);
-    om_client_t *self = (om_client_t *) zmalloc (sizeof (om_client_t));
-    self->endpoint = strdup (endpoint);
-    self->sock = self->endpoint? s_connect (endpoint): NULL;
-    if (!self->sock)
-        om_client_destroy (&self);
-    return self;
+    return om_client_new_curve (endpoint, NULL);
 }
 
 void
@@ -149,7 +204,7 @@ om_client_destroy (om_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     om_client_t *self = *self_p;
-    zsock_destroy (&self->sock);
+    s_disconnect (self);
     free (self->endpoint);
     free (self);
     *self_p = NULL;
@@ -158,9 +213,26 @@ om_client_destroy (om_client_t **self_p)
 int
 om_client_reset (om_client_t *self)
 {
-    zsock_destroy (&self->sock);
-    self->sock = s_connect (self->endpoint);
-    return self->sock? 0: -1;
+    s_disconnect (self);
+    return s_connect (self);
+}
+
+om_handshake_t
+om_client_handshake (om_client_t *self)
+{
+    while (self->monitor && (zsock_events (self->monitor) & ZMQ_POLLIN)) {
+        zmsg_t *msg = zmsg_recv (self->monitor);
+        zframe_t *head = msg? zmsg_first (msg): NULL;
+        if (head && zframe_size (head) >= 2) {
+            uint16_t event;
+            memcpy (&event, zframe_data (head), sizeof event);
+            self->handshake = event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED? OM_HANDSHAKE_OK
+                            : event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH? OM_HANDSHAKE_REFUSED
+                            : OM_HANDSHAKE_FAILED;
+        }
+        zmsg_destroy (&msg);
+    }
+    return self->handshake;
 }
 
 void *
@@ -231,14 +303,22 @@ om_client_call (om_client_t *self, const char *op, const om_body_t *body,
         int64_t left = deadline - zclock_mono ();
         if (left <= 0)
             return OM_ETIMEOUT;
-        zmq_pollitem_t item = { zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0 };
-        int ready = zmq_poll (&item, 1, (long) left);
+        zmq_pollitem_t items [2] = {
+            { zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0 },
+            { self->monitor? zsock_resolve (self->monitor): NULL, 0, ZMQ_POLLIN, 0 }
+        };
+        int ready = zmq_poll (items, self->monitor? 2: 1, (long) left);
         if (ready < 0) {
             if (errno == EINTR && !zsys_interrupted)
                 continue;
             return OM_EINTR;
         }
         if (ready == 0)
+            continue;
+        //  A refused key stays refused: no need to wait out the timeout
+        if (items [1].revents && om_client_handshake (self) == OM_HANDSHAKE_REFUSED)
+            return OM_EREFUSED;
+        if (!items [0].revents)
             continue;
         rc = om_client_recv (self, reply);
         if (rc == OM_EAGAIN)

@@ -1,5 +1,6 @@
 /*  client: one ORDP/1 request/reply conversation with orderd's admin door
-    over a DEALER socket (PROTOCOL.md §2, §3). A call never waits longer
+    over a DEALER socket (PROTOCOL.md §2, §3), plain or CURVE
+    (om_client_new_curve, SECURITY.md). A call never waits longer
     than its timeout: the socket has ZMQ_LINGER 0, replies are matched on
     `rid` (a stale reply of an earlier, timed-out request is dropped), and
     after a timeout the caller may reset the socket to start afresh.
@@ -28,6 +29,7 @@
 #define OM_EBADREPLY    (-3)     /* the reply is not a msgpack map */
 #define OM_ESEND        (-4)     /* the request could not be queued */
 #define OM_EAGAIN       (-5)     /* om_client_recv: nothing waiting */
+#define OM_EREFUSED     (-6)     /* CURVE: orderd refused our key */
 
 #define OM_RID_SIZE     32
 
@@ -65,14 +67,39 @@ void om_reply_move (om_reply_t *dest, om_reply_t *src);
 
 typedef struct _om_client_t om_client_t;
 
+/*  CURVE security for the DEALER (SECURITY.md): the client's own pair
+    (zcert_load of a file with a `_secret` half) and orderd's public key
+    in Z85. The caller owns it and keeps it alive as long as any client
+    that uses it. */
+typedef struct {
+    zcert_t *cert;
+    char server_key [41];
+} om_curve_t;
+
+/*  What the last handshake with orderd said, when CURVE is on. */
+typedef enum {
+    OM_HANDSHAKE_UNKNOWN = 0,      /* nothing seen (or CURVE is off) */
+    OM_HANDSHAKE_OK,               /* the handshake succeeded */
+    OM_HANDSHAKE_REFUSED,          /* orderd refused our key (ZAP) */
+    OM_HANDSHAKE_FAILED            /* any other failure: most likely the
+                                      wrong server key, or a plain door */
+} om_handshake_t;
+
 /*  A DEALER connected to `endpoint`, or NULL when the endpoint is not
-    one ZeroMQ accepts. */
+    one ZeroMQ accepts. om_client_new_curve: the same as a CURVE client
+    (curve NULL: plain). */
 om_client_t *om_client_new (const char *endpoint);
+om_client_t *om_client_new_curve (const char *endpoint, const om_curve_t *curve);
 void om_client_destroy (om_client_t **self_p);
+
+/*  With CURVE: reads what the socket monitor saw of the handshakes so far
+    and returns the latest outcome (never blocks). */
+om_handshake_t om_client_handshake (om_client_t *self);
 
 /*  Sends {v: 1, op, rid, ...body} and waits up to timeout_ms for the reply
     with the same rid. Returns 0 (reply filled; reply->ok may be false),
-    OM_ETIMEOUT, OM_EINTR, OM_EBADREPLY or OM_ESEND. */
+    OM_ETIMEOUT, OM_EINTR, OM_EBADREPLY, OM_ESEND, or with CURVE
+    OM_EREFUSED as soon as orderd's ZAP handler refuses our key. */
 int om_client_call (om_client_t *self, const char *op, const om_body_t *body,
                     int timeout_ms, om_reply_t *reply);
 

@@ -21,18 +21,31 @@
 static int
 s_request (const om_opts_t *opts, const char *op, const om_body_t *body, om_reply_t *reply)
 {
-    om_client_t *client = om_client_new (opts->endpoint);
+    om_client_t *client = om_client_new_curve (opts->endpoint, opts->curve);
     if (!client) {
         fprintf (stderr, "ordermon: '%s' is not an endpoint ZeroMQ can connect to "
                  "(e.g. tcp://127.0.0.1:8792)\n", opts->endpoint);
         return OM_EXIT_USAGE;
     }
     int rc = om_client_call (client, op, body, opts->timeout_ms, reply);
+    om_handshake_t handshake = om_client_handshake (client);
     om_client_destroy (&client);
+    if (rc == OM_EREFUSED) {
+        fprintf (stderr, "ordermon: orderd at %s refused the CURVE key of --cert "
+                 "(is its public half in orderd/admin_clients?)\n", opts->endpoint);
+        return OM_EXIT_UNREACHABLE;
+    }
+    if ((rc == OM_ETIMEOUT || rc == OM_ESEND) && handshake == OM_HANDSHAKE_FAILED) {
+        fprintf (stderr, "ordermon: the CURVE handshake with %s failed within %g s "
+                 "(is --server-key orderd's public key? does orderd run with "
+                 "orderd/curve = 1?)\n", opts->endpoint, opts->timeout_ms / 1000.0);
+        return OM_EXIT_UNREACHABLE;
+    }
     if (rc == OM_ETIMEOUT || rc == OM_ESEND) {
         fprintf (stderr, "ordermon: orderd did not answer at %s within %g s "
-                 "(is it running? is -e the admin door?)\n",
-                 opts->endpoint, opts->timeout_ms / 1000.0);
+                 "(is it running? is -e the admin door?%s)\n",
+                 opts->endpoint, opts->timeout_ms / 1000.0,
+                 opts->curve? "": " does it need --cert and --server-key?");
         return OM_EXIT_UNREACHABLE;
     }
     if (rc == OM_EINTR) {

@@ -73,6 +73,10 @@ static const s_command_t s_commands [] = {
     { "top", 0, 0, 0, "top",
       "live full-screen view; q quits",
       "ordermon top", om_cmd_top },
+    { "keygen", 1, 1, 0, "keygen NAME",
+      "write a CURVE pair NAME (public) + NAME_secret (0600), print the public key;"
+      " never overwrites",
+      "ordermon keygen var/keys/ops", om_cmd_keygen },
 };
 #define S_NCOMMANDS (sizeof s_commands / sizeof s_commands [0])
 
@@ -80,7 +84,8 @@ static void
 s_help (FILE *out)
 {
     fprintf (out,
-        "usage: ordermon [-e ENDPOINT] [-E ENDPOINT] [--json] [--timeout SECS] COMMAND [ARGS]\n"
+        "usage: ordermon [-e ENDPOINT] [-E ENDPOINT] [--json] [--timeout SECS]\n"
+        "                [--cert PATH --server-key KEY] COMMAND [ARGS]\n"
         "       ordermon --help | --version | COMMAND --help\n"
         "\n"
         "The ops console of orderd: talks to its admin door (request/reply) and\n"
@@ -100,9 +105,21 @@ s_help (FILE *out)
         "                           (watch: one JSON object per line)\n"
         "  --timeout SECS           give up on orderd after SECS (default 3)\n"
         "  --no-color               no colour even on a terminal (also: NO_COLOR=1)\n"
+        "  --cert PATH              talk CURVE to the admin door with our pair PATH\n"
+        "                           (reads PATH_secret; from ordermon keygen;\n"
+        "                           or $ORDERMON_CERT)\n"
+        "  --server-key KEY         orderd's public key: 40 Z85 characters, or the\n"
+        "                           path of its certificate (or $ORDERMON_SERVER_KEY).\n"
+        "                           --cert and --server-key go together. The events\n"
+        "                           door (watch, top) stays plain.\n"
+        "\n"
+        "With orderd/curve = 1, e.g.:\n"
+        "  ordermon keygen var/keys/ops && cp var/keys/ops var/keys/admin_clients/\n"
+        "  ordermon --cert var/keys/ops --server-key var/keys/server stats\n"
         "\n"
         "Exit status: 0 ok, 1 orderd answered with an error (code and message on\n"
-        "stderr), 2 usage error, 3 orderd could not be reached within --timeout.\n",
+        "stderr), 2 usage error, 3 orderd could not be reached within --timeout\n"
+        "or refused our CURVE key.\n",
         OM_DEFAULT_ADMIN, OM_DEFAULT_EVENTS);
 }
 
@@ -183,6 +200,13 @@ main (int argc, char *argv [])
     bool color = isatty (STDOUT_FILENO) && !(no_color && *no_color)
               && !(term && streq (term, "dumb"));
     bool help = false;
+    const char *cert_path = getenv ("ORDERMON_CERT");
+    const char *server_key = getenv ("ORDERMON_SERVER_KEY");
+    if (cert_path && !*cert_path)
+        cert_path = NULL;
+    if (server_key && !*server_key)
+        server_key = NULL;
+    om_curve_t curve = { NULL, "" };
     unsigned given = 0;
     const char *given_name [8] = { NULL };
 
@@ -236,7 +260,8 @@ main (int argc, char *argv [])
         //  Options with a value
         static const char *valued [] = {
             "-e", "--endpoint", "-E", "--events", "--timeout", "--status", "--user",
-            "--limit", "--after", "--set", "--count", "--reason", NULL
+            "--limit", "--after", "--set", "--count", "--reason", "--cert",
+            "--server-key", NULL
         };
         bool known = false;
         for (int i = 0; valued [i] && !known; i++)
@@ -253,6 +278,12 @@ main (int argc, char *argv [])
             }
             value = argv [++arg];
         }
+        if (streq (word, "--cert"))
+            cert_path = value;
+        else
+        if (streq (word, "--server-key"))
+            server_key = value;
+        else
         if (streq (word, "-e") || streq (word, "--endpoint"))
             opts.endpoint = value;
         else
@@ -359,6 +390,11 @@ main (int argc, char *argv [])
         rc = s_usage_error (command, "%s: missing arguments", command->name);
     if (!rc && command->max_args >= 0 && args > command->max_args)
         rc = s_usage_error (command, "%s: too many arguments", command->name);
+    //  keygen makes keys and talks to nobody
+    if (!rc && command->run != om_cmd_keygen && (cert_path || server_key)) {
+        rc = om_curve_load (cert_path, server_key, &curve);
+        opts.curve = rc? NULL: &curve;
+    }
     if (!rc) {
         opts.color = color;
         opts.argc = args;
@@ -369,6 +405,7 @@ main (int argc, char *argv [])
             rc = OM_EXIT_ERROR;
         }
     }
+    zcert_destroy (&curve.cert);
     free (words);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "client.h"
 
 #define OM_EXIT_OK           0     /* done */
 #define OM_EXIT_ERROR        1     /* orderd answered with an error */
@@ -25,6 +26,7 @@ typedef struct {
     int timeout_ms;                //  --timeout
     bool color;                    //  stdout is a terminal and colour is wanted
     bool utf8;                     //  the locale can show UTF-8
+    const om_curve_t *curve;       //  --cert and --server-key; NULL: plain
     //  Command options (each only where the command takes it)
     const char *status;            //  --status
     const char *user;              //  --user
@@ -50,6 +52,12 @@ int om_cmd_retry (const om_opts_t *opts);
 int om_cmd_resolve (const om_opts_t *opts);
 int om_cmd_stock (const om_opts_t *opts);
 int om_cmd_payment (const om_opts_t *opts);
+
+/*  CURVE keys (keys.c): `keygen NAME` writes a pair; om_curve_load reads
+    --cert and --server-key into *curve (its cert is then the caller's to
+    destroy), or prints why not and returns OM_EXIT_USAGE. */
+int om_cmd_keygen (const om_opts_t *opts);
+int om_curve_load (const char *cert_path, const char *server_key, om_curve_t *curve);
 
 /*  The events door (watch.c) and the live view (top.c). */
 int om_cmd_watch (const om_opts_t *opts);

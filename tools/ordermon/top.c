@@ -56,6 +56,7 @@ typedef struct {
     bool reachable;                //  the last round was answered
     bool timed_out;                //  a round has timed out since the last answer
     int64_t down_since;            //  wall ms it stopped answering
+    om_handshake_t handshake;      //  with CURVE: what the last timed-out round saw
     int64_t last_answer;           //  wall ms of the last answer
     s_event_t events [S_EVENTS_KEPT];
     size_t event_next, event_count;
@@ -186,9 +187,11 @@ s_draw_banner (s_top_t *self, int row)
             om_time (self->last_answer, false, last, sizeof last);
         else
             snprintf (last, sizeof last, "never");
-        snprintf (text, sizeof text, " orderd at %s is not answering (since %s, last answer %s);"
+        const char *why = self->handshake == OM_HANDSHAKE_REFUSED? " (it refuses our CURVE key)"
+                        : self->handshake == OM_HANDSHAKE_FAILED? " (the CURVE handshake fails)": "";
+        snprintf (text, sizeof text, " orderd at %s is not answering%s (since %s, last answer %s);"
                   " retrying every second. Figures below are stale.",
-                  self->opts->endpoint, since + 11, self->last_answer? last + 11: last);
+                  self->opts->endpoint, why, since + 11, self->last_answer? last + 11: last);
         s_bar (row, s_attr (self, S_PAIR_BANNER) | A_BOLD | (self->colors? 0: A_REVERSE), text);
         return;
     }
@@ -459,6 +462,7 @@ s_on_timeout (s_top_t *self)
         self->down_since = zclock_time ();
     self->timed_out = true;
     self->reachable = false;
+    self->handshake = om_client_handshake (self->client);
     self->stats_rid [0] = self->health_rid [0] = self->review_rid [0] = 0;
     //  A fresh DEALER: nothing queued for the old connection lingers
     om_client_reset (self->client);
@@ -608,7 +612,7 @@ om_cmd_top (const om_opts_t *opts)
     int rc = OM_EXIT_OK;
     //  Sockets first: czmq's SIGINT handler is then in place, and curses
     //  leaves a handler that is not the default alone
-    self->client = om_client_new (opts->endpoint);
+    self->client = om_client_new_curve (opts->endpoint, opts->curve);
     if (!self->client) {
         fprintf (stderr, "ordermon: '%s' is not an endpoint ZeroMQ can connect to\n", opts->endpoint);
         rc = OM_EXIT_USAGE;
