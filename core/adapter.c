@@ -16,6 +16,7 @@ struct _ord_adapter_t {
     char *data_dir;
     char *kind;
     int64_t call_timeout_ms;
+    atomic_bool batches;           //  takes the `batch` op (until it says not)
     pthread_mutex_t lock;          //  guards the health fields
     bool healthy;
     char reason [256];
@@ -90,6 +91,7 @@ ord_adapter_load (const ord_adapter_options_t *options, ord_adapter_t **adapter_
     ord_adapter_t *self = (ord_adapter_t *) zmalloc (sizeof (ord_adapter_t));
     pthread_mutex_init (&self->lock, NULL);
     self->healthy = true;
+    atomic_store (&self->batches, true);
     self->kind = strdup (options->kind);
     self->call_timeout_ms = options->call_timeout_ms;
     dlerror ();
@@ -194,6 +196,20 @@ const char *
 ord_adapter_kind (ord_adapter_t *self)
 {
     return self->kind;
+}
+
+bool
+ord_adapter_batches (ord_adapter_t *self)
+{
+    return atomic_load (&self->batches);
+}
+
+void
+ord_adapter_no_batches (ord_adapter_t *self)
+{
+    if (atomic_exchange (&self->batches, false))
+        zsys_info ("adapter %s does not take the batch op: one call per line",
+                   self->descriptor->name);
 }
 
 bool

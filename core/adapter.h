@@ -38,6 +38,11 @@ const char *ord_adapter_name (ord_adapter_t *self);
 const char *ord_adapter_version (ord_adapter_t *self);
 const char *ord_adapter_kind (ord_adapter_t *self);
 
+/*  Whether the adapter takes the `batch` op (docs/PLUGINS.md): assumed
+    until it answers unknown_op, then ord_adapter_no_batches records it. */
+bool ord_adapter_batches (ord_adapter_t *self);
+void ord_adapter_no_batches (ord_adapter_t *self);
+
 /*  Health as seen from calls and probes: true when the last call or probe
     got an answer in time; otherwise false and the reason is copied out. */
 bool ord_adapter_healthy (ord_adapter_t *self, char *reason, size_t reason_size);

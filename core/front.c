@@ -9,6 +9,7 @@
 
 #define S_MAX_PER_ORDER   64       //  requests queued on one order's actor
 #define S_SPARE_ACTORS    64       //  unbound actors kept for reuse
+#define S_STOPS_PER_TICK  32       //  idle actors stopped per second at most
 #define S_SCAN_MAX        256      //  timers or sagas picked up per tick
 #define S_PURGE_MAX       1000     //  idempotency keys purged per tick
 #define S_STOP_GRACE_MS   30000    //  in-flight work gets this long at stop
@@ -122,14 +123,22 @@ s_unbind (ord_front_t *self, s_slot_t *slot)
     slot->key [0] = 0;
 }
 
-//  An actor for a new binding: a spare one, a new one, or the least
-//  recently used idle one. NULL when every actor is busy.
+//  An actor for a new binding: a spare one, else the least recently used
+//  idle one (its order passivates: it is read from the store again on its
+//  next request), else a new one. Reusing before creating keeps the number
+//  of threads near the number of orders actually in flight. NULL when
+//  every actor is busy.
 static s_slot_t *
 s_acquire (ord_front_t *self)
 {
     s_slot_t *slot = (s_slot_t *) zlistx_detach (self->spare, NULL);
     if (slot)
         return slot;
+    slot = (s_slot_t *) zlistx_first (self->idle);
+    if (slot) {
+        s_unbind (self, slot);
+        return slot;
+    }
     if (self->live < (size_t) self->config->max_live_actors) {
         slot = (s_slot_t *) zmalloc (sizeof (s_slot_t));
         slot->actor = zactor_new (ord_actor, self->engine);
@@ -140,10 +149,7 @@ s_acquire (ord_front_t *self)
         self->live++;
         return slot;
     }
-    slot = (s_slot_t *) zlistx_first (self->idle);
-    if (slot)
-        s_unbind (self, slot);
-    return slot;
+    return NULL;
 }
 
 //  Hands a request to the actor of `key`. Returns false when no actor
@@ -856,17 +862,21 @@ s_on_second (zloop_t *loop, int timer_id, void *arg)
         s_dispatch_internal (self, due, ORD_OP_TIMEOUT);
         zlist_destroy (&due);
     }
-    //  Idle actors go back to the spare pool; spares beyond a few stop
+    //  Idle actors go back to the spare pool; spares beyond a few stop, a
+    //  few a second, since stopping one waits for its thread
     int64_t now = zclock_mono ();
     s_slot_t *slot;
+    size_t stopped = 0;
     while ((slot = (s_slot_t *) zlistx_first (self->idle))
-       &&  now - slot->idle_since >= self->config->actor_idle_ms) {
+       &&  now - slot->idle_since >= self->config->actor_idle_ms
+       &&  stopped < S_STOPS_PER_TICK) {
         s_unbind (self, slot);
         if (zlistx_size (self->spare) < S_SPARE_ACTORS)
             zlistx_add_end (self->spare, slot);
         else {
             s_slot_destroy (&slot);
             self->live--;
+            stopped++;
         }
     }
     return 0;

@@ -236,45 +236,107 @@ s_call (ord_saga_ctx_t *ctx, ord_adapter_client_t *client, const char *op,
     return rc;
 }
 
-static int
-s_line_call (ord_saga_ctx_t *ctx, const char *op, size_t line, ord_why_t *why)
+//  Packs the fields of one line's call (with its op inside a batch) and
+//  returns how many; a batch item is a map, a single call has the fields
+//  alone.
+static uint32_t
+s_pack_line (ord_saga_ctx_t *ctx, msgpack_packer *pk, const char *op, size_t line,
+             bool batch_item)
 {
     const ord_product_t *product = &ctx->order->products [line];
+    bool release = streq (op, "release"), reserve = streq (op, "reserve");
+    uint32_t count = 2 + (release? 0: 2) + (reserve? 1: 0);
+    if (batch_item) {
+        msgpack_pack_map (pk, count + 1);
+        ord_pack_kv_cstr (pk, "op", op);
+    }
+    ord_pack_kv_cstr (pk, "order_id", ctx->order->id);
+    ord_pack_kv_int (pk, "line", (int64_t) line);
+    if (!release) {
+        ord_pack_kv_cstr (pk, "sku", product->sku);
+        ord_pack_kv_int (pk, "quantity", product->quantity);
+    }
+    if (reserve)
+        ord_pack_kv_int (pk, "ttl_ms", ctx->engine->reserve_ttl_ms);
+    return count;
+}
+
+//  One `batch` call for every line. Returns 0, the first failure's code
+//  (with *done the lines before it), or ORD_EUNKNOWNOP when the adapter
+//  does not batch.
+static int
+s_lines_batch (ord_saga_ctx_t *ctx, const char *op, size_t *done, ord_why_t *why)
+{
     msgpack_packer pk = s_fields (ctx);
-    ord_pack_kv_cstr (&pk, "order_id", ctx->order->id);
-    ord_pack_kv_int (&pk, "line", (int64_t) line);
-    uint32_t count = 2;
-    if (!streq (op, "release")) {
-        ord_pack_kv_cstr (&pk, "sku", product->sku);
-        ord_pack_kv_int (&pk, "quantity", product->quantity);
-        count += 2;
+    ord_pack_cstr (&pk, "calls");
+    msgpack_pack_array (&pk, ctx->order->product_count);
+    for (size_t line = 0; line < ctx->order->product_count; line++)
+        s_pack_line (ctx, &pk, op, line, true);
+    msgpack_unpacked reply;
+    msgpack_unpacked_init (&reply);
+    *done = 0;
+    int rc = ord_adapter_call (ctx->fulfilment, "batch", ctx->fields.data, ctx->fields.size,
+                               1, S_ATTEMPTS, &reply, why);
+    const msgpack_object *results;
+    if (rc == 0 && ord_wire_array (&reply.data, "results", true, &results, why)) {
+        ord_why_set (why, "the fulfilment adapter answered a batch without results");
+        rc = ORD_EUNAVAILABLE;
     }
-    if (streq (op, "reserve")) {
-        ord_pack_kv_int (&pk, "ttl_ms", ctx->engine->reserve_ttl_ms);
-        count++;
+    for (uint32_t i = 0; rc == 0 && i < results->via.array.size; i++) {
+        rc = ord_adapter_reply_status (&results->via.array.ptr [i], why);
+        if (rc == 0)
+            (*done)++;
     }
-    int rc = s_call (ctx, ctx->fulfilment, op, count, why);
-    if (rc == ORD_ESTOCK)
-        ord_why_set (why, "out of stock: product %s (sku %s, quantity %" PRId64 ")",
-                     product->product_id, product->sku, product->quantity);
+    if (rc == 0 && *done != ctx->order->product_count) {
+        ord_why_set (why, "the fulfilment adapter answered %zu of %zu calls", *done,
+                     ctx->order->product_count);
+        rc = ORD_EUNAVAILABLE;
+    }
+    msgpack_unpacked_destroy (&reply);
     return rc;
 }
 
-//  Calls `op` for every product line, stopping at the first error.
+static int
+s_line_call (ord_saga_ctx_t *ctx, const char *op, size_t line, ord_why_t *why)
+{
+    msgpack_packer pk = s_fields (ctx);
+    uint32_t count = s_pack_line (ctx, &pk, op, line, false);
+    return s_call (ctx, ctx->fulfilment, op, count, why);
+}
+
+//  Calls `op` for every product line, stopping at the first error: in one
+//  `batch` call when the adapter takes it, else one call per line.
 static int
 s_all_lines (ord_saga_ctx_t *ctx, const char *op, const char *after_first,
              const char *after_all, ord_why_t *why)
 {
-    for (size_t line = 0; line < ctx->order->product_count; line++) {
-        int rc = s_line_call (ctx, op, line, why);
-        if (rc)
-            return rc;
-        if (line == 0 && after_first)
-            ord_crash (after_first);
+    size_t done = 0;
+    int rc = ORD_EUNKNOWNOP;
+    if (ord_adapter_batches (ctx->engine->fulfilment)) {
+        rc = s_lines_batch (ctx, op, &done, why);
+        if (rc == ORD_EUNKNOWNOP)
+            ord_adapter_no_batches (ctx->engine->fulfilment);
     }
-    if (after_all)
+    if (rc == ORD_EUNKNOWNOP) {
+        for (done = 0; done < ctx->order->product_count; done++) {
+            rc = s_line_call (ctx, op, done, why);
+            if (rc)
+                break;
+            if (done == 0 && after_first)
+                ord_crash (after_first);
+        }
+    }
+    else
+    if (done > 0 && after_first)
+        ord_crash (after_first);
+    if (rc == ORD_ESTOCK && done < ctx->order->product_count) {
+        const ord_product_t *product = &ctx->order->products [done];
+        ord_why_set (why, "out of stock: product %s (sku %s, quantity %" PRId64 ")",
+                     product->product_id, product->sku, product->quantity);
+    }
+    if (rc == 0 && after_all)
         ord_crash (after_all);
-    return 0;
+    return rc;
 }
 
 static int

@@ -765,40 +765,32 @@ s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
     }
     if (count == 0)
         return;
+    //  The whole group in one transaction. Nested transactions would
+    //  isolate a failing batch, but each costs a merge of the dirty page
+    //  list, quadratic in the group; failures are rare (a full map), so
+    //  only then is the group retried batch by batch.
     MDB_txn *txn;
     int rc = mdb_txn_begin (store->env, NULL, 0, &txn);
-    size_t applied = 0;
-    for (size_t i = 0; !rc && i < count; i++) {
-        MDB_txn *child;
-        int child_rc = mdb_txn_begin (store->env, txn, 0, &child);
-        if (child_rc) {
-            zsys_error ("store: cannot begin a nested transaction: %s", mdb_strerror (child_rc));
-            group [i].rc = ord_store_error (child_rc);
-            continue;
-        }
-        child_rc = s_batch_apply (store, group [i].batch, child);
-        if (child_rc) {
-            mdb_txn_abort (child);
-            group [i].rc = child_rc;
-        }
-        else {
-            child_rc = mdb_txn_commit (child);
-            if (child_rc)
-                zsys_error ("store: nested commit failed: %s", mdb_strerror (child_rc));
-            group [i].rc = ord_store_error (child_rc);
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        rc = s_batch_apply (store, group [i].batch, txn);
+    if (rc == 0)
+        rc = ord_store_error (mdb_txn_commit (txn));
+    else
+        mdb_txn_abort (txn);
+    size_t applied = rc == 0? count: 0;
+    if (rc && count > 1) {
+        for (size_t i = 0; i < count; i++) {
+            group [i].rc = ord_store_commit_direct (store, group [i].batch);
             applied += group [i].rc == 0;
         }
+        rc = 0;
     }
-    if (!rc)
-        rc = mdb_txn_commit (txn);
-    if (rc) {
-        rc = ord_store_error (rc);
-        zsys_error ("store: group commit failed: %s", ord_strerror (rc));
+    else
         for (size_t i = 0; i < count; i++)
-            if (group [i].rc == 0)
-                group [i].rc = rc;
-    }
-    else {
+            group [i].rc = rc;
+    if (rc)
+        zsys_error ("store: group commit failed: %s", ord_strerror (rc));
+    if (applied) {
         atomic_fetch_add (&store->commits, 1);
         atomic_fetch_add (&store->batches, applied);
         if (count > atomic_load (&store->largest))

@@ -215,10 +215,21 @@ fail:
     return rc;
 }
 
-//  Runs one request's handler in a nested txn of `txn`, fills its reply
-static void
-s_handle (self_t *self, s_item_t *item, MDB_txn *txn, int64_t now,
-          ord_adapter_handler_fn *handler, const msgpack_object *body)
+static ord_adapter_handler_fn *
+s_find_op (const ord_adapter_spec_t *spec, ord_str_t op)
+{
+    for (const ord_adapter_op_t *entry = spec->ops; entry && entry->op; entry++)
+        if (ord_str_eq (op, entry->op))
+            return entry->handler;
+    return NULL;
+}
+
+//  Runs one handler in a nested txn of `txn`. On success its reply fields
+//  are in self->fields and their count in *fields; else the error is in
+//  *why and returned.
+static int
+s_call_handler (self_t *self, MDB_txn *txn, int64_t now, ord_adapter_handler_fn *handler,
+                const msgpack_object *body, size_t *fields, ord_why_t *why)
 {
     ord_adapter_call_t call;
     memset (&call, 0, sizeof call);
@@ -232,9 +243,8 @@ s_handle (self_t *self, s_item_t *item, MDB_txn *txn, int64_t now,
 
     int rc = mdb_txn_begin (self->env, txn, 0, &call.txn);
     if (rc) {
-        rc = ord_adapter_store_error (rc, "begin nested", &call.why);
-        s_item_error (item, rc, call.why.text);
-        return;
+        rc = ord_adapter_store_error (rc, "begin nested", why);
+        return rc;
     }
     rc = handler (&call);
     if (rc == 0 || call.keep_writes) {
@@ -246,27 +256,107 @@ s_handle (self_t *self, s_item_t *item, MDB_txn *txn, int64_t now,
     }
     else
         mdb_txn_abort (call.txn);
+    *why = call.why;
+    *fields = call.fields;
+    return rc;
+}
 
+//  Runs one request's handler in a nested txn of `txn`, fills its reply
+static void
+s_handle (self_t *self, s_item_t *item, MDB_txn *txn, int64_t now,
+          ord_adapter_handler_fn *handler, const msgpack_object *body)
+{
+    ord_why_t why;
+    size_t fields = 0;
+    int rc = s_call_handler (self, txn, now, handler, body, &fields, &why);
     if (rc) {
-        s_item_error (item, rc, call.why.text);
+        s_item_error (item, rc, why.text);
         return;
     }
     msgpack_sbuffer_clear (&item->reply);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &item->reply, msgpack_sbuffer_write);
     ord_str_t rid = { item->has_rid? item->rid: NULL, (uint32_t) strlen (item->rid) };
-    ord_reply_begin (&pk, rid, true, call.fields);
+    ord_reply_begin (&pk, rid, true, fields);
     ord_pack_raw (&pk, self->fields.data, self->fields.size);
 }
 
-static ord_adapter_handler_fn *
-s_find_op (const ord_adapter_spec_t *spec, ord_str_t op)
+//  The `batch` op (a protocol extension, docs/PLUGINS.md): runs
+//  {calls: [{op, ...}, ...]} in order within this batch's transaction, each
+//  exactly as if it came alone, and stops after the first that fails.
+//  Answers {results: [{ok: true, ...} | {ok: false, error}]}, one result
+//  for each call that ran.
+static int
+s_handle_batch (self_t *self, s_item_t *item, MDB_txn *txn, int64_t now,
+                const msgpack_object *body, ord_why_t *why)
 {
-    for (const ord_adapter_op_t *entry = spec->ops; entry && entry->op; entry++)
-        if (ord_str_eq (op, entry->op))
-            return entry->handler;
-    return NULL;
+    const msgpack_object *calls;
+    int rc = ord_wire_array (body, "calls", true, &calls, why);
+    if (rc)
+        return rc;
+    if (calls->via.array.size < 1 || calls->via.array.size > ORD_ADAPTER_MAX_BATCH_CALLS) {
+        ord_why_set (why, "calls: must have from 1 to %d items", ORD_ADAPTER_MAX_BATCH_CALLS);
+        return ORD_EBADREQ;
+    }
+    //  Check every call before running any, so a bad batch changes nothing
+    for (uint32_t i = 0; i < calls->via.array.size; i++) {
+        const msgpack_object *call = &calls->via.array.ptr [i];
+        ord_str_t op;
+        if (call->type != MSGPACK_OBJECT_MAP) {
+            ord_why_set (why, "calls[%u]: must be a map", i);
+            return ORD_EBADREQ;
+        }
+        rc = ord_wire_str (call, "op", true, 64, &op, why);
+        if (!rc && (ord_str_eq (op, "batch") || !s_find_op (self->spec, op))) {
+            ord_why_set (why, "op: '%.*s' is not an operation of %s", (int) op.len,
+                         op.ptr, self->spec->name);
+            rc = ORD_EUNKNOWNOP;
+        }
+        if (rc) {
+            ord_why_prefix (why, "calls[%u].", i);
+            return rc;
+        }
+    }
+    msgpack_sbuffer results;
+    msgpack_sbuffer_init (&results);
+    msgpack_packer results_pk;
+    msgpack_packer_init (&results_pk, &results, msgpack_sbuffer_write);
+    uint32_t ran = 0;
+    for (uint32_t i = 0; i < calls->via.array.size; i++) {
+        const msgpack_object *call = &calls->via.array.ptr [i];
+        ord_str_t op = ord_str_of (ord_wire_find (call, "op"));
+        size_t fields = 0;
+        ord_why_t call_why;
+        call_why.text [0] = 0;
+        int call_rc = s_call_handler (self, txn, now, s_find_op (self->spec, op), call,
+                                      &fields, &call_why);
+        ran++;
+        if (call_rc) {
+            msgpack_pack_map (&results_pk, 2);
+            ord_pack_kv_bool (&results_pk, "ok", false);
+            ord_pack_cstr (&results_pk, "error");
+            msgpack_pack_map (&results_pk, 2);
+            ord_pack_kv_cstr (&results_pk, "code", ord_error_wire_code (call_rc));
+            ord_pack_kv_cstr (&results_pk, "message", call_why.text [0]? call_why.text
+                                                                    : ord_strerror (call_rc));
+            break;
+        }
+        msgpack_pack_map (&results_pk, 1 + fields);
+        ord_pack_kv_bool (&results_pk, "ok", true);
+        ord_pack_raw (&results_pk, self->fields.data, self->fields.size);
+    }
+    msgpack_sbuffer_clear (&item->reply);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &item->reply, msgpack_sbuffer_write);
+    ord_str_t rid = { item->has_rid? item->rid: NULL, (uint32_t) strlen (item->rid) };
+    ord_reply_begin (&pk, rid, true, 1);
+    ord_pack_cstr (&pk, "results");
+    msgpack_pack_array (&pk, ran);
+    ord_pack_raw (&pk, results.data, results.size);
+    msgpack_sbuffer_destroy (&results);
+    return 0;
 }
+
 
 //  Decodes and answers one request of a batch. Opens the batch txn on the
 //  first request that needs a handler.
@@ -323,13 +413,15 @@ s_answer (self_t *self, s_item_t *item, zmsg_t *msg, int64_t now,
     if (ord_str_eq (op, "ping")) {
         msgpack_packer pk;
         msgpack_packer_init (&pk, &item->reply, msgpack_sbuffer_write);
-        ord_reply_begin (&pk, rid, true, 2);
+        ord_reply_begin (&pk, rid, true, 3);
         ord_pack_kv_cstr (&pk, "name", self->spec->name);
         ord_pack_kv_cstr (&pk, "version", self->spec->version);
+        ord_pack_kv_bool (&pk, "batch", true);
         goto done;
     }
-    ord_adapter_handler_fn *handler = s_find_op (self->spec, op);
-    if (!handler) {
+    bool batch = ord_str_eq (op, "batch");
+    ord_adapter_handler_fn *handler = batch? NULL: s_find_op (self->spec, op);
+    if (!batch && !handler) {
         ord_why_set (&why, "op: '%.*s' is not an operation of %s",
                      (int) op.len, op.ptr, self->spec->name);
         rc = ORD_EUNKNOWNOP;
@@ -342,7 +434,13 @@ s_answer (self_t *self, s_item_t *item, zmsg_t *msg, int64_t now,
         s_item_error (item, ORD_EUNAVAILABLE, txn_why->text);
         goto done;
     }
-    s_handle (self, item, *txn_p, now, handler, body);
+    if (batch) {
+        rc = s_handle_batch (self, item, *txn_p, now, body, &why);
+        if (rc)
+            goto fail;
+    }
+    else
+        s_handle (self, item, *txn_p, now, handler, body);
     goto done;
 fail:
     s_item_error (item, rc, why.text);

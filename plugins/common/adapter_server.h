@@ -54,6 +54,7 @@
 #define ORD_ADAPTER_MAX_BODY     65536     /* larger requests: too_large */
 #define ORD_ADAPTER_MAX_BATCH    1024      /* requests per write txn */
 #define ORD_ADAPTER_MAX_RID      64        /* bytes of a rid */
+#define ORD_ADAPTER_MAX_BATCH_CALLS 500    /* calls in one `batch` op */
 
 /*  One request, as a handler sees it. */
 typedef struct {
