@@ -285,6 +285,8 @@ s_include_deleted (ord_request_t *request, ord_why_t *why, int *rc)
     return include_deleted;
 }
 
+//  Answers from the stored record's bytes: only the owner and deleted_at
+//  are decoded, the order itself is copied into the reply as it is.
 static void
 s_do_get (ord_front_t *self, ord_request_t *request)
 {
@@ -298,32 +300,41 @@ s_do_get (ord_front_t *self, ord_request_t *request)
     }
     ord_store_t *store = self->engine->store;
     MDB_txn *txn;
-    ord_order_t *order = NULL;
     rc = ord_store_read (store, &txn);
     if (rc) {
         s_fail (self, &request, rc, NULL);
         return;
     }
-    rc = ord_store_get_order (store, txn, request->order_id, &order);
-    if (rc == 0 && order->deleted_at && !include_deleted)
+    MDB_val key = { ORD_ORDER_ID_SIZE - 1, request->order_id }, value;
+    int mdb_rc = mdb_get (txn, ord_store_dbi (store, ORD_DB_ORDERS), &key, &value);
+    msgpack_unpacked record;
+    msgpack_unpacked_init (&record);
+    if (mdb_rc == MDB_NOTFOUND)
         rc = ORD_ENOTFOUND;
-    if (rc == 0 && request->user_id.ptr && !ord_str_eq (request->user_id, order->user_id))
-        rc = ORD_EFORBIDDEN;
-    if (rc) {
-        mdb_txn_abort (txn);
-        ord_order_destroy (&order);
-        s_fail (self, &request, rc, rc == ORD_ENOTFOUND? "no such order":
-                                    rc == ORD_EFORBIDDEN? "the order belongs to another user": NULL);
-        return;
+    else
+    if (mdb_rc || ord_wire_decode (value.mv_data, value.mv_size, &record, &why))
+        rc = ORD_ESTORE;
+    else {
+        ord_str_t owner = ord_str_of (ord_wire_find (&record.data, "user_id"));
+        const msgpack_object *deleted_at = ord_wire_find (&record.data, "deleted_at");
+        if (deleted_at && deleted_at->type != MSGPACK_OBJECT_NIL && !include_deleted)
+            rc = ORD_ENOTFOUND;
+        else
+        if (request->user_id.ptr && !(owner.ptr && owner.len == request->user_id.len
+                                   && memcmp (owner.ptr, request->user_id.ptr, owner.len) == 0))
+            rc = ORD_EFORBIDDEN;
     }
+    msgpack_unpacked_destroy (&record);
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    ord_reply_begin (&pk, request->rid, true, history? 2: 1);
-    ord_pack_cstr (&pk, "order");
-    ord_order_pack (order, &pk, false);
-    if (history) {
+    if (rc == 0) {
+        ord_reply_begin (&pk, request->rid, true, history? 2: 1);
+        ord_pack_cstr (&pk, "order");
+        rc = ord_order_pack_from_record (value.mv_data, value.mv_size, &pk);
+    }
+    if (rc == 0 && history) {
         s_history_pack_t walk = { &pk, 0 };
         ord_store_history (store, txn, request->order_id, s_history_count, &walk);
         ord_pack_cstr (&pk, "history");
@@ -331,7 +342,12 @@ s_do_get (ord_front_t *self, ord_request_t *request)
         ord_store_history (store, txn, request->order_id, s_history_pack, &walk);
     }
     mdb_txn_abort (txn);
-    ord_order_destroy (&order);
+    if (rc) {
+        msgpack_sbuffer_destroy (&buffer);
+        s_fail (self, &request, rc, rc == ORD_ENOTFOUND? "no such order":
+                                    rc == ORD_EFORBIDDEN? "the order belongs to another user": NULL);
+        return;
+    }
     request->reply = zframe_new (buffer.data, buffer.size);
     msgpack_sbuffer_destroy (&buffer);
     s_send (self, &request);

@@ -441,6 +441,23 @@ fail:
     return rc;
 }
 
+int
+ord_order_pack_from_record (const void *record, size_t size, msgpack_packer *pk)
+{
+    //  ord_order_pack wrote a map16 of 17 entries starting with rv and
+    //  timer_at; the 15 after them are the wire form
+    const uint8_t *bytes = (const uint8_t *) record;
+    if (size < 6 || bytes [0] != 0xde || bytes [1] != 0 || bytes [2] != 17
+    ||  bytes [3] != 0xa2 || bytes [4] != 'r' || bytes [5] != 'v')
+        return ORD_ESTORE;
+    size_t skipped = ord_wire_skip (bytes + 3, size - 3, 4);
+    if (!skipped)
+        return ORD_ESTORE;
+    msgpack_pack_map (pk, 15);
+    ord_pack_raw (pk, bytes + 3 + skipped, size - 3 - skipped);
+    return 0;
+}
+
 ord_order_t *
 ord_order_dup (const ord_order_t *order)
 {

@@ -80,6 +80,11 @@ int ord_order_unpack (const void *data, size_t size, ord_order_t **order_p);
 /*  Packs the order map; with `record`, also the record version (store form). */
 void ord_order_pack (const ord_order_t *order, msgpack_packer *pk, bool record);
 
+/*  Packs the wire form of an order straight from its stored record,
+    without decoding it (the record is the wire map with its record-only
+    entries first). Returns 0 or ORD_ESTORE for a record of another layout. */
+int ord_order_pack_from_record (const void *record, size_t size, msgpack_packer *pk);
+
 /*  A deep copy, or NULL when out of memory. */
 ord_order_t *ord_order_dup (const ord_order_t *order);
 

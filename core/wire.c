@@ -121,14 +121,15 @@ s_be (const uint8_t *at, int bytes)
 //  declared length fits in the bytes that remain. msgpack-c allocates a
 //  container's elements before reading them, so a five-byte body that
 //  declares a billion elements must be refused before it gets there.
-static bool
-s_structure_ok (const uint8_t *data, size_t size)
+size_t
+ord_wire_skip (const void *bytes, size_t size, size_t count)
 {
+    const uint8_t *data = (const uint8_t *) bytes;
     size_t at = 0;
-    uint64_t pending = 1;           //  objects still to read
+    uint64_t pending = count;       //  objects still to read
     while (pending > 0) {
         if (at >= size || pending > size - at)
-            return false;
+            return 0;
         uint8_t type = data [at++];
         pending--;
         uint64_t skip = 0, children = 0;
@@ -166,34 +167,34 @@ s_structure_ok (const uint8_t *data, size_t size)
             case 0xdc: case 0xdd: case 0xde: case 0xdf: {
                 int bytes = type == 0xdc || type == 0xde? 2: 4;
                 if (size - at < (size_t) bytes)
-                    return false;
+                    return 0;
                 uint64_t count = s_be (data + at, bytes);
                 at += (size_t) bytes;
                 children = type >= 0xde? 2 * count: count;
                 break;
             }
             default:
-                return false;       //  0xc1, never used
+                return 0;           //  0xc1, never used
         }
         if (length_bytes) {
             if (size - at < (size_t) length_bytes)
-                return false;
+                return 0;
             skip += s_be (data + at, length_bytes);
             at += (size_t) length_bytes;
         }
         if (skip > size - at)
-            return false;
+            return 0;
         at += (size_t) skip;
         pending += children;
     }
-    return true;
+    return at;
 }
 
 int
 ord_wire_decode (const void *data, size_t size, msgpack_unpacked *unpacked,
                  ord_why_t *why)
 {
-    if (!s_structure_ok ((const uint8_t *) data, size)) {
+    if (ord_wire_skip (data, size, 1) == 0) {
         ord_why_set (why, "body is not valid msgpack");
         return ORD_EBADREQ;
     }

@@ -48,6 +48,11 @@ int ord_wire_decode (const void *data, size_t size,
     U+10FFFF. */
 bool ord_wire_utf8 (const void *data, size_t size);
 
+/*  Walks `count` msgpack objects at `data` without allocating, checking
+    that every declared length fits in what remains. Returns the offset just
+    past them, or 0 when the bytes end first or are not msgpack. */
+size_t ord_wire_skip (const void *data, size_t size, size_t count);
+
 /*  The value of `key` in `map`, or NULL when absent. */
 const msgpack_object *ord_wire_find (const msgpack_object *map, const char *key);
 
