@@ -1,0 +1,657 @@
+/*  payment_paypal: the PayPal adapter, driven the way orderd drives it
+    (dlopen, descriptor, actor on a fresh LMDB folder, msgpack over a
+    DEALER), against tests/fakes/paypal/fake_paypal.py, which this program
+    starts once on a free loopback port. These are the behaviours orderd's
+    saga cannot reach on its own: a capture after a void, a void after a
+    capture whose answer was lost, the ledger answering without calling
+    PayPal, a restart, config refusals.
+
+    The fake's test hooks are read with a tiny HTTP/1.0 client and strstr
+    (the fake writes JSON with Python's default separators). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dlfcn.h>
+#include <ftw.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <czmq.h>
+#include "orderd/plugin.h"
+#include "wire.h"
+
+#define SECRET      "unit-test-secret-1234"
+#define CLIENT_ID   "unit-test-client"
+
+static int s_fake_port = 0;
+static pid_t s_fake_pid = 0;
+static char s_secret_file [128];
+
+//  --------------------------------------------------------------------------
+//  The fake PayPal
+
+static void
+s_fake_start (void)
+{
+    const char *source = getenv ("ORDERD_SOURCE");
+    char script [512];
+    snprintf (script, sizeof script, "%s/tests/fakes/paypal/fake_paypal.py",
+              source? source: ".");
+    snprintf (s_secret_file, sizeof s_secret_file, "/tmp/test_payment_paypal-%d.secret",
+              (int) getpid ());
+    FILE *file = fopen (s_secret_file, "w");
+    if (!file)
+        return;
+    fprintf (file, "%s\n", SECRET);
+    fclose (file);
+    chmod (s_secret_file, 0600);
+    int fds [2];
+    if (pipe (fds))
+        return;
+    pid_t pid = fork ();
+    if (pid == 0) {
+        dup2 (fds [1], 1);
+        close (fds [0]);
+        close (fds [1]);
+        execl ("/usr/bin/python3", "python3", script, "0", "--client-id", CLIENT_ID,
+               "--secret-file", s_secret_file, (char *) NULL);
+        _exit (127);
+    }
+    close (fds [1]);
+    char line [32] = "";
+    size_t len = 0;
+    while (len < sizeof line - 1) {
+        ssize_t n = read (fds [0], line + len, 1);
+        if (n <= 0 || line [len] == '\n')
+            break;
+        len++;
+    }
+    line [len] = 0;
+    close (fds [0]);             //  the fake prints nothing more
+    s_fake_pid = pid;
+    s_fake_port = atoi (line);
+}
+
+static void
+s_fake_stop (void)
+{
+    if (s_fake_pid > 0) {
+        kill (s_fake_pid, SIGTERM);
+        waitpid (s_fake_pid, NULL, 0);
+    }
+    remove (s_secret_file);
+}
+
+//  A request to the fake's test hooks; returns the malloc'd answer body
+static char *
+s_fake_http (const char *method, const char *path, const char *body)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert_true (fd >= 0);
+    struct sockaddr_in addr = { 0 };
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons ((uint16_t) s_fake_port);
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    assert_int_equal (connect (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    char request [1024];
+    int len = snprintf (request, sizeof request,
+                        "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                        method, path, body? strlen (body): 0, body? body: "");
+    assert_int_equal (write (fd, request, (size_t) len), len);
+    size_t size = 0, capacity = 65536;
+    char *answer = (char *) malloc (capacity);
+    assert_non_null (answer);
+    ssize_t n;
+    while ((n = read (fd, answer + size, capacity - size - 1)) > 0) {
+        size += (size_t) n;
+        if (size + 1 >= capacity) {
+            capacity *= 2;
+            answer = (char *) realloc (answer, capacity);
+            assert_non_null (answer);
+        }
+    }
+    answer [size] = 0;
+    close (fd);
+    char *start = strstr (answer, "\r\n\r\n");
+    char *copy = strdup (start? start + 4: "");
+    free (answer);
+    return copy;
+}
+
+static void
+s_fake_post (const char *path, const char *body)
+{
+    char *answer = s_fake_http ("POST", path, body);
+    free (answer);
+}
+
+static void
+s_fake_approve (const char *id)
+{
+    char path [128];
+    snprintf (path, sizeof path, "/test/approve/%s", id);
+    s_fake_post (path, "{}");
+}
+
+//  An integer field of the fake's view of one order ("capture_attempts",
+//  "calls"), -1 if absent
+static int64_t
+s_fake_order_int (const char *id, const char *key)
+{
+    char path [128], pattern [64];
+    snprintf (path, sizeof path, "/test/orders/%s", id);
+    snprintf (pattern, sizeof pattern, "\"%s\": ", key);
+    char *answer = s_fake_http ("GET", path, NULL);
+    char *at = strstr (answer, pattern);
+    int64_t value = at? strtoll (at + strlen (pattern), NULL, 10): -1;
+    free (answer);
+    return value;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Fixture: a temp folder, the loaded plugin, its actor and a DEALER
+
+typedef struct {
+    char root [64];
+    char data_dir [96];
+    char endpoint [64];
+    void *handle;
+    const ord_plugin_descriptor_t *descriptor;
+    zconfig_t *config;
+    zconfig_t *section;
+    ord_plugin_args_t args;
+    zactor_t *actor;
+    zsock_t *client;
+    int rid;
+} fixture_t;
+
+typedef struct {
+    zframe_t *frame;
+    msgpack_unpacked unpacked;
+    const msgpack_object *body;
+} reply_t;
+
+static int
+s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void) sb; (void) flag; (void) ftw;
+    return remove (path);
+}
+
+static char *
+s_try_start (fixture_t *fx)
+{
+    static int instance = 0;
+    snprintf (fx->endpoint, sizeof fx->endpoint, "inproc://payment-paypal-%d", ++instance);
+    fx->args.endpoint = fx->endpoint;
+    fx->args.data_dir = fx->data_dir;
+    fx->args.config = fx->section;
+    fx->args.payment_timeout_ms = 1800000;
+    fx->args.sync = true;
+    fx->actor = zactor_new (fx->descriptor->actor, &fx->args);
+    assert_non_null (fx->actor);
+    char *reason = zstr_recv (fx->actor);
+    assert_non_null (reason);
+    return reason;
+}
+
+static void
+s_start (fixture_t *fx)
+{
+    char *reason = s_try_start (fx);
+    assert_string_equal (reason, "");
+    zstr_free (&reason);
+    fx->client = zsock_new_dealer (fx->endpoint);
+    assert_non_null (fx->client);
+    zsock_set_rcvtimeo (fx->client, 10000);
+}
+
+static void
+s_stop_actor (fixture_t *fx)
+{
+    zsock_destroy (&fx->client);
+    zactor_destroy (&fx->actor);
+}
+
+static int
+setup_stopped (void **state)
+{
+    fixture_t *fx = (fixture_t *) calloc (1, sizeof *fx);
+    assert_non_null (fx);
+    snprintf (fx->root, sizeof fx->root, "/tmp/test_payment_paypal-XXXXXX");
+    assert_non_null (mkdtemp (fx->root));
+    snprintf (fx->data_dir, sizeof fx->data_dir, "%s/payment", fx->root);
+    assert_int_equal (mkdir (fx->data_dir, 0700), 0);
+    fx->config = zconfig_new ("root", NULL);
+    fx->section = zconfig_new ("payment", fx->config);
+    char url [64];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d", s_fake_port);
+    zconfig_put (fx->section, "plugin", "payment_paypal");
+    zconfig_put (fx->section, "base_url", url);
+    zconfig_put (fx->section, "client_id", CLIENT_ID);
+    zconfig_put (fx->section, "secret_file", s_secret_file);
+    zconfig_put (fx->section, "http_timeout_ms", "400");
+
+    const char *build = getenv ("ORDERD_BUILD");
+    char path [512];
+    snprintf (path, sizeof path, "%s/plugins/payment_paypal.so", build? build: "build");
+    fx->handle = dlopen (path, RTLD_NOW | RTLD_LOCAL);
+    if (!fx->handle)
+        fail_msg ("dlopen %s: %s", path, dlerror ());
+    ord_plugin_descriptor_fn *get_descriptor =
+        (ord_plugin_descriptor_fn *) dlsym (fx->handle, ORD_PLUGIN_SYMBOL);
+    assert_non_null (get_descriptor);
+    fx->descriptor = get_descriptor ();
+    assert_non_null (fx->descriptor);
+    *state = fx;
+    return 0;
+}
+
+static int
+setup (void **state)
+{
+    setup_stopped (state);
+    if (s_fake_port <= 0)
+        return 0;               //  the test skips itself
+    s_start ((fixture_t *) *state);
+    return 0;
+}
+
+static int
+teardown (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_stop_actor (fx);
+    zconfig_destroy (&fx->config);
+    nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    dlclose (fx->handle);
+    free (fx);
+    return 0;
+}
+
+#define NEED_FAKE() do { if (s_fake_port <= 0) skip (); } while (0)
+
+
+//  --------------------------------------------------------------------------
+//  Requests and replies (as in test_payment_sandbox.c)
+
+static void
+s_pack_request (msgpack_packer *pk, const char *op, const char *rid,
+                const char *format, va_list args)
+{
+    msgpack_pack_map (pk, 3 + strlen (format));
+    ord_pack_kv_int (pk, "v", 1);
+    ord_pack_kv_cstr (pk, "op", op);
+    ord_pack_kv_cstr (pk, "rid", rid);
+    for (const char *type = format; *type; type++) {
+        ord_pack_cstr (pk, va_arg (args, const char *));
+        if (*type == 's')
+            ord_pack_cstr (pk, va_arg (args, const char *));
+        else
+        if (*type == 'i')
+            msgpack_pack_int64 (pk, va_arg (args, int64_t));
+        else
+            msgpack_pack_nil (pk);
+    }
+}
+
+static void
+reply_destroy (reply_t *reply)
+{
+    msgpack_unpacked_destroy (&reply->unpacked);
+    zframe_destroy (&reply->frame);
+}
+
+static const char *
+r_str (reply_t *reply, const char *key)
+{
+    static char buffers [8][512];
+    static int next = 0;
+    char *buffer = buffers [next++ % 8];
+    const msgpack_object *field = reply->body;
+    const char *dot;
+    char first [64];
+    if ((dot = strchr (key, '.'))) {
+        snprintf (first, sizeof first, "%.*s", (int) (dot - key), key);
+        field = ord_wire_find (field, first);
+        key = dot + 1;
+    }
+    field = ord_wire_find (field, key);
+    ord_str_t str = ord_str_of (field);
+    snprintf (buffer, 512, "%.*s", (int) str.len, str.ptr? str.ptr: "");
+    return buffer;
+}
+
+static int64_t
+r_int (reply_t *reply, const char *key)
+{
+    int64_t value = -1;
+    ord_why_t why;
+    assert_int_equal (ord_wire_int (reply->body, key, true, INT64_MIN, INT64_MAX,
+                                    &value, &why), 0);
+    return value;
+}
+
+static bool
+r_ok (reply_t *reply)
+{
+    const msgpack_object *ok = ord_wire_find (reply->body, "ok");
+    return ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean;
+}
+
+#define r_code(reply) r_str ((reply), "error.code")
+
+static void
+s_call (fixture_t *fx, reply_t *reply, const char *op, const char *format, ...)
+{
+    char rid [16];
+    snprintf (rid, sizeof rid, "r%d", ++fx->rid);
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    va_list args;
+    va_start (args, format);
+    s_pack_request (&pk, op, rid, format, args);
+    va_end (args);
+    zframe_t *frame = zframe_new (buffer.data, buffer.size);
+    assert_int_equal (zframe_send (&frame, fx->client, 0), 0);
+    msgpack_sbuffer_destroy (&buffer);
+    reply->frame = zframe_recv (fx->client);
+    assert_non_null (reply->frame);
+    msgpack_unpacked_init (&reply->unpacked);
+    ord_why_t why;
+    assert_int_equal (ord_wire_decode (zframe_data (reply->frame),
+                                       zframe_size (reply->frame),
+                                       &reply->unpacked, &why), 0);
+    reply->body = &reply->unpacked.data;
+    assert_string_equal (r_str (reply, "rid"), rid);
+}
+
+//  A unique order id per test run
+static const char *
+s_order_id (const char *tag)
+{
+    static char buffers [4][64];
+    static int next = 0;
+    char *buffer = buffers [next++ % 4];
+    snprintf (buffer, 64, "o-%s-%d-%lld", tag, (int) getpid (), (long long) zclock_usecs ());
+    return buffer;
+}
+
+static void
+s_create (fixture_t *fx, const char *order_id, int64_t amount, char *id)
+{
+    reply_t r;
+    s_call (fx, &r, "create", "sis", "order_id", order_id, "amount", amount,
+            "currency", "USD");
+    assert_true (r_ok (&r));
+    snprintf (id, 64, "%s", r_str (&r, "provider_order_id"));
+    assert_true (strlen (id) > 0);
+    reply_destroy (&r);
+}
+
+static void
+s_capture (fixture_t *fx, reply_t *r, const char *order_id, const char *id, int64_t amount)
+{
+    s_call (fx, r, "capture", "ssis", "order_id", order_id, "provider_order_id", id,
+            "amount", amount, "currency", "USD");
+}
+
+
+//  --------------------------------------------------------------------------
+//  Tests
+
+static void
+test_descriptor_is_valid (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    const ord_plugin_descriptor_t *d = fx->descriptor;
+    assert_int_equal (d->magic, ORD_PLUGIN_MAGIC);
+    assert_int_equal (d->abi_major, ORD_PLUGIN_ABI_MAJOR);
+    assert_int_equal (d->struct_size, sizeof (ord_plugin_descriptor_t));
+    assert_string_equal (d->kind, "payment");
+    assert_string_equal (d->name, "payment_paypal");
+    for (size_t i = 0; i < sizeof d->spare / sizeof d->spare [0]; i++)
+        assert_null (d->spare [i]);
+}
+
+//  Starts with the config as it is, expecting a refusal holding `expect`
+static void
+s_expect_refusal (fixture_t *fx, const char *expect)
+{
+    char *reason = s_try_start (fx);
+    if (!strstr (reason, expect))
+        fail_msg ("refusal '%s' does not say '%s'", reason, expect);
+    assert_null (strstr (reason, SECRET));
+    zstr_free (&reason);
+    zactor_destroy (&fx->actor);
+}
+
+static void
+test_config_refusals (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    zconfig_put (fx->section, "secret", SECRET);
+    s_expect_refusal (fx, "secret: the PayPal secret never goes in the config file");
+    zconfig_destroy (&fx->config);
+
+    fx->config = zconfig_new ("root", NULL);
+    fx->section = zconfig_new ("payment", fx->config);
+    zconfig_put (fx->section, "secret_file", s_secret_file);
+    s_expect_refusal (fx, "client_id: required");
+    zconfig_put (fx->section, "client_id", CLIENT_ID);
+    zconfig_put (fx->section, "base_url", "ftp://example.com");
+    s_expect_refusal (fx, "base_url");
+    zconfig_put (fx->section, "base_url", "https://user:pw@example.com");
+    s_expect_refusal (fx, "without credentials");
+    zconfig_put (fx->section, "base_url", "https://example.com/");
+    zconfig_put (fx->section, "http_timeout_ms", "soon");
+    s_expect_refusal (fx, "http_timeout_ms");
+    zconfig_put (fx->section, "http_timeout_ms", "1000");
+    zconfig_put (fx->section, "secret_file", "/nonexistent/secret");
+    s_expect_refusal (fx, "secret_file: cannot read");
+}
+
+static void
+test_create_twice_calls_paypal_once (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    const char *order_id = s_order_id ("create");
+    char id [64], again [64];
+    s_create (fx, order_id, 1000, id);
+    s_create (fx, order_id, 1000, again);
+    assert_string_equal (id, again);
+    //  One POST went to PayPal, with the order's request id
+    char pattern [128];
+    snprintf (pattern, sizeof pattern, "\"request_id\": \"orderd-%s-create\"", order_id);
+    char *log = s_fake_http ("GET", "/test/requests", NULL);
+    int count = 0;
+    for (char *at = strstr (log, pattern); at; at = strstr (at + 1, pattern))
+        count++;
+    free (log);
+    assert_int_equal (count, 1);
+    reply_t r;
+    s_call (fx, &r, "create", "sis", "order_id", order_id, "amount", (int64_t) 999,
+            "currency", "USD");
+    assert_string_equal (r_code (&r), "idempotency_mismatch");
+    reply_destroy (&r);
+    s_call (fx, &r, "status", "s", "order_id", order_id);
+    assert_true (r_ok (&r));
+    assert_string_equal (r_str (&r, "provider_order_id"), id);
+    assert_string_equal (r_str (&r, "status"), "created");
+    assert_string_equal (r_str (&r, "paypal_status"), "CREATED");
+    reply_destroy (&r);
+}
+
+static void
+test_capture_after_void_is_refused_and_never_sent (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    const char *order_id = s_order_id ("void");
+    char id [64];
+    s_create (fx, order_id, 1500, id);
+    s_fake_approve (id);
+    reply_t r;
+    s_call (fx, &r, "void", "s", "provider_order_id", id);
+    assert_true (r_ok (&r));
+    reply_destroy (&r);
+    s_call (fx, &r, "void", "s", "provider_order_id", id);      //  again: ok
+    assert_true (r_ok (&r));
+    reply_destroy (&r);
+    s_capture (fx, &r, order_id, id, 1500);
+    assert_string_equal (r_code (&r), "invalid_transition");
+    assert_non_null (strstr (r_str (&r, "error.message"), "voided"));
+    reply_destroy (&r);
+    assert_int_equal (s_fake_order_int (id, "capture_attempts"), 0);
+    s_call (fx, &r, "status", "s", "provider_order_id", id);
+    assert_string_equal (r_str (&r, "status"), "voided");
+    assert_int_equal (r_int (&r, "captures"), 0);
+    reply_destroy (&r);
+}
+
+static void
+test_void_after_a_lost_capture_answer_is_refused (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    const char *order_id = s_order_id ("lost");
+    char id [64];
+    s_create (fx, order_id, 2500, id);
+    s_fake_approve (id);
+    //  The capture happens at PayPal, its answer comes after our 400 ms
+    s_fake_post ("/test/delay", "{\"ms\": 900, \"match\": \"/capture\", \"count\": 1}");
+    reply_t r;
+    s_capture (fx, &r, order_id, id, 2500);
+    assert_string_equal (r_code (&r), "unavailable");
+    reply_destroy (&r);
+    assert_int_equal (s_fake_order_int (id, "capture_attempts"), 1);
+    //  A void now must not promise that nothing was captured
+    s_call (fx, &r, "void", "s", "provider_order_id", id);
+    assert_string_equal (r_code (&r), "invalid_transition");
+    reply_destroy (&r);
+    s_call (fx, &r, "status", "s", "provider_order_id", id);
+    assert_string_equal (r_str (&r, "status"), "captured");
+    assert_int_equal (r_int (&r, "captured_amount"), 2500);
+    char capture_id [64];
+    snprintf (capture_id, sizeof capture_id, "%s", r_str (&r, "capture_id"));
+    assert_true (strlen (capture_id) > 0);
+    reply_destroy (&r);
+    //  The capture is known now: answered from the ledger, no call
+    int64_t calls = s_fake_order_int (id, "calls");
+    s_capture (fx, &r, order_id, id, 2500);
+    assert_true (r_ok (&r));
+    assert_string_equal (r_str (&r, "capture_id"), capture_id);
+    reply_destroy (&r);
+    assert_int_equal (s_fake_order_int (id, "calls"), calls);
+    assert_int_equal (s_fake_order_int (id, "capture_attempts"), 1);
+}
+
+static void
+test_refund_once_and_remembered_across_a_restart (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    const char *order_id = s_order_id ("refund");
+    char id [64], capture_id [64], refund_id [64];
+    s_create (fx, order_id, 3000, id);
+    s_fake_approve (id);
+    reply_t r;
+    s_capture (fx, &r, order_id, id, 3000);
+    assert_true (r_ok (&r));
+    snprintf (capture_id, sizeof capture_id, "%s", r_str (&r, "capture_id"));
+    reply_destroy (&r);
+    s_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 3001);
+    assert_string_equal (r_code (&r), "bad_request");
+    reply_destroy (&r);
+    s_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 3000);
+    assert_true (r_ok (&r));
+    snprintf (refund_id, sizeof refund_id, "%s", r_str (&r, "refund_id"));
+    reply_destroy (&r);
+
+    s_stop_actor (fx);
+    s_start (fx);
+    s_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 3000);
+    assert_true (r_ok (&r));
+    assert_string_equal (r_str (&r, "refund_id"), refund_id);
+    reply_destroy (&r);
+    s_capture (fx, &r, order_id, id, 3000);
+    assert_true (r_ok (&r));
+    assert_string_equal (r_str (&r, "capture_id"), capture_id);
+    reply_destroy (&r);
+    s_call (fx, &r, "status", "s", "order_id", order_id);
+    assert_string_equal (r_str (&r, "status"), "refunded");
+    assert_int_equal (r_int (&r, "refunded_amount"), 3000);
+    assert_string_equal (r_str (&r, "paypal_status"), "COMPLETED");
+    reply_destroy (&r);
+    s_call (fx, &r, "void", "s", "provider_order_id", id);
+    assert_string_equal (r_code (&r), "invalid_transition");
+    reply_destroy (&r);
+}
+
+static void
+test_unknown_ids_are_not_found (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    reply_t r;
+    s_capture (fx, &r, "o-none", "NOSUCHORDER", 100);
+    assert_string_equal (r_code (&r), "not_found");
+    reply_destroy (&r);
+    s_call (fx, &r, "refund", "si", "capture_id", "NOSUCHCAPTURE", "amount", (int64_t) 1);
+    assert_string_equal (r_code (&r), "not_found");
+    reply_destroy (&r);
+    s_call (fx, &r, "status", "s", "order_id", "o-none");
+    assert_string_equal (r_code (&r), "not_found");
+    reply_destroy (&r);
+    s_call (fx, &r, "void", "s", "provider_order_id", "NOSUCHORDER");
+    assert_string_equal (r_code (&r), "not_found");
+    reply_destroy (&r);
+}
+
+static void
+test_odd_order_ids_get_a_digest_request_id (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    char order_id [128];
+    memset (order_id, 'x', 120);
+    memcpy (order_id, "o/with spaces\r\n", 15);
+    order_id [120] = 0;
+    char id [64];
+    s_create (fx, order_id, 4200, id);
+    char *log = s_fake_http ("GET", "/test/requests", NULL);
+    assert_non_null (strstr (log, "\"request_id\": \"orderd-h"));
+    assert_null (strstr (log, "with spaces"));
+    free (log);
+}
+
+int
+main (void)
+{
+    s_fake_start ();
+    if (s_fake_port <= 0)
+        fprintf (stderr, "test_payment_paypal: the fake PayPal did not start: "
+                         "tests that need it are skipped\n");
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_descriptor_is_valid, setup_stopped, teardown),
+        cmocka_unit_test_setup_teardown (test_config_refusals, setup_stopped, teardown),
+        cmocka_unit_test_setup_teardown (test_create_twice_calls_paypal_once, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_capture_after_void_is_refused_and_never_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_void_after_a_lost_capture_answer_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_refund_once_and_remembered_across_a_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_unknown_ids_are_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_odd_order_ids_get_a_digest_request_id, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests (tests, NULL, NULL);
+    s_fake_stop ();
+    return rc;
+}
