@@ -364,10 +364,17 @@ ord_adapter_call (ord_adapter_client_t *self, const char *op, const void *fields
         rc = s_exchange (self->dealer, self->poller, rid, self->request.data,
                          self->request.size, adapter->call_timeout_ms, reply,
                          &self->reply_frame, why);
-        //  A well-formed answer, even an error, shows the adapter is alive
-        s_set_health (adapter, rc == 0, rc? why->text: NULL);
-        if (rc == 0)
+        //  A well-formed answer shows the adapter is alive, unless it says
+        //  itself that it is not (a bridge whose peer is away): then the
+        //  probes decide
+        bool answered = rc == 0;
+        if (answered)
             rc = ord_adapter_reply_status (&reply->data, why);
+        if (!answered)
+            s_set_health (adapter, false, why->text);
+        else
+        if (rc != ORD_EUNAVAILABLE)
+            s_set_health (adapter, true, NULL);
         if (rc != ORD_ETIMEOUT && rc != ORD_EUNAVAILABLE)
             break;
         if (attempt < attempts) {
