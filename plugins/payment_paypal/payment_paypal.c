@@ -17,8 +17,9 @@
     PayPal with the first call's result instead of acting twice. The ledger
     answers a repeated op without calling PayPal when the answer is known.
 
-    Databases:
-      payments   provider_order_id -> payment record (msgpack map, rv = 1)
+    Databases (../common/payment_ledger.h, shared with payment_sandbox):
+      payments   provider_order_id -> payment record (msgpack map, rv = 1;
+                 PayPal's approval_url is kept in it)
       orders     order_id -> provider_order_id
       captures   capture_id -> provider_order_id
 
@@ -33,13 +34,12 @@
 #include <jansson.h>
 #include "orderd/plugin.h"
 #include "../common/adapter_server.h"
+#include "../common/payment_ledger.h"
 
 #define S_NAME              "payment_paypal"
 #define S_VERSION           "1.0.0"
-#define S_RECORD_V          1
-#define S_ORDER_ID_MAX      128
 #define S_ID_MAX            64          //  PayPal's ids (17 characters today)
-#define S_URL_MAX           2048
+#define S_URL_MAX           ORD_LEDGER_URL_MAX
 #define S_DEFAULT_BASE_URL  "https://api-m.sandbox.paypal.com"
 #define S_SECRET_ENV        "ORDERD_PAYPAL_SECRET"
 #define S_HTTP_TIMEOUT_MS   4000
@@ -47,30 +47,6 @@
 #define S_TOKEN_MAX         4096
 #define S_REQUEST_ID_MAX    108         //  PayPal-Request-Id limit
 #define S_CUSTOM_ID_MAX     127         //  purchase_units[].custom_id limit
-
-typedef enum {
-    S_CREATED, S_CAPTURED, S_DECLINED, S_VOIDED, S_REFUNDED, S_NSTATUS
-} s_status_t;
-
-static const char *s_status_names [S_NSTATUS] = {
-    "created", "captured", "declined", "voided", "refunded"
-};
-
-typedef struct {
-    char id [S_ID_MAX + 1];                 //  PayPal order id
-    char order_id [S_ORDER_ID_MAX + 1];
-    char currency [4];
-    s_status_t status;
-    int64_t amount;
-    int64_t attempts;                       //  capture calls sent to PayPal
-    int64_t captures;                       //  captures that moved money
-    int64_t captured_amount;
-    int64_t refunded_amount;
-    int64_t created_at;
-    char capture_id [S_ID_MAX + 1];         //  "" until captured
-    char refund_id [S_ID_MAX + 1];          //  "" until refunded
-    char approval_url [S_URL_MAX + 1];
-} s_payment_t;
 
 //  A response body being read
 typedef struct {
@@ -87,9 +63,7 @@ typedef struct {
 } s_response_t;
 
 typedef struct {
-    MDB_dbi payments;
-    MDB_dbi orders;
-    MDB_dbi captures;
+    ord_ledger_t ledger;
     //  Config
     char *base_url;                         //  without a trailing '/'
     char *client_id;
@@ -120,31 +94,6 @@ s_curl_global_init (void)
 
 //  --------------------------------------------------------------------------
 //  Small helpers
-
-static void
-s_copy (char *dest, size_t size, ord_str_t str)
-{
-    size_t len = str.ptr? str.len: 0;
-    if (len >= size)
-        len = size - 1;
-    if (len)
-        memcpy (dest, str.ptr, len);
-    dest [len] = 0;
-}
-
-static MDB_val
-s_val_of_str (ord_str_t str)
-{
-    MDB_val val = { str.len, (void *) str.ptr };
-    return val;
-}
-
-static MDB_val
-s_val_of_cstr (const char *str)
-{
-    MDB_val val = { strlen (str), (void *) str };
-    return val;
-}
 
 //  PayPal's ids go into URL paths: only letters, digits, '-' and '_'
 static bool
@@ -288,137 +237,6 @@ s_request_id (const char *order_id, const char *op, char *text, size_t size)
         snprintf (text, size, "orderd-h%s-%s", zdigest_string (digest), op);
         zdigest_destroy (&digest);
     }
-}
-
-
-//  --------------------------------------------------------------------------
-//  The ledger
-
-static void
-s_payment_pack (const s_payment_t *payment, msgpack_sbuffer *buffer)
-{
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, buffer, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 14);
-    ord_pack_kv_int (&pk, "rv", S_RECORD_V);
-    ord_pack_kv_cstr (&pk, "id", payment->id);
-    ord_pack_kv_cstr (&pk, "order_id", payment->order_id);
-    ord_pack_kv_cstr (&pk, "currency", payment->currency);
-    ord_pack_kv_int (&pk, "status", payment->status);
-    ord_pack_kv_int (&pk, "amount", payment->amount);
-    ord_pack_kv_int (&pk, "attempts", payment->attempts);
-    ord_pack_kv_int (&pk, "captures", payment->captures);
-    ord_pack_kv_int (&pk, "captured_amount", payment->captured_amount);
-    ord_pack_kv_int (&pk, "refunded_amount", payment->refunded_amount);
-    ord_pack_kv_int (&pk, "created_at", payment->created_at);
-    ord_pack_kv_cstr (&pk, "capture_id", payment->capture_id);
-    ord_pack_kv_cstr (&pk, "refund_id", payment->refund_id);
-    ord_pack_kv_cstr (&pk, "approval_url", payment->approval_url);
-}
-
-static int
-s_payment_unpack (const MDB_val *data, s_payment_t *payment, ord_why_t *why)
-{
-    memset (payment, 0, sizeof *payment);
-    msgpack_unpacked unpacked;
-    msgpack_unpacked_init (&unpacked);
-    const msgpack_object *map = &unpacked.data;
-    ord_str_t id, order_id, currency, capture_id, refund_id, approval_url;
-    int64_t rv = 0, status = 0;
-    int rc = ord_wire_decode (data->mv_data, data->mv_size, &unpacked, why);
-    if (rc == 0)
-        rc = ord_wire_int (map, "rv", true, S_RECORD_V, S_RECORD_V, &rv, why);
-    if (rc == 0)
-        rc = ord_wire_str (map, "id", true, S_ID_MAX, &id, why);
-    if (rc == 0)
-        rc = ord_wire_str (map, "order_id", true, S_ORDER_ID_MAX, &order_id, why);
-    if (rc == 0)
-        rc = ord_wire_str (map, "currency", true, 3, &currency, why);
-    if (rc == 0)
-        rc = ord_wire_int (map, "status", true, 0, S_NSTATUS - 1, &status, why);
-    if (rc == 0)
-        rc = ord_wire_int (map, "amount", true, 0, INT64_MAX, &payment->amount, why);
-    if (rc == 0)
-        rc = ord_wire_int (map, "attempts", true, 0, INT64_MAX, &payment->attempts, why);
-    if (rc == 0)
-        rc = ord_wire_int (map, "captures", true, 0, INT64_MAX, &payment->captures, why);
-    if (rc == 0)
-        rc = ord_wire_int (map, "captured_amount", true, 0, INT64_MAX,
-                           &payment->captured_amount, why);
-    if (rc == 0)
-        rc = ord_wire_int (map, "refunded_amount", true, 0, INT64_MAX,
-                           &payment->refunded_amount, why);
-    if (rc == 0)
-        rc = ord_wire_int (map, "created_at", true, 0, INT64_MAX,
-                           &payment->created_at, why);
-    if (rc == 0)
-        rc = ord_wire_str (map, "capture_id", false, S_ID_MAX, &capture_id, why);
-    if (rc == 0)
-        rc = ord_wire_str (map, "refund_id", false, S_ID_MAX, &refund_id, why);
-    if (rc == 0)
-        rc = ord_wire_str (map, "approval_url", false, S_URL_MAX, &approval_url, why);
-    if (rc == 0) {
-        s_copy (payment->id, sizeof payment->id, id);
-        s_copy (payment->order_id, sizeof payment->order_id, order_id);
-        s_copy (payment->currency, sizeof payment->currency, currency);
-        s_copy (payment->capture_id, sizeof payment->capture_id, capture_id);
-        s_copy (payment->refund_id, sizeof payment->refund_id, refund_id);
-        s_copy (payment->approval_url, sizeof payment->approval_url, approval_url);
-        payment->status = (s_status_t) status;
-    }
-    else {
-        ord_why_prefix (why, "payment record is damaged: ");
-        rc = ORD_ESTORE;
-    }
-    msgpack_unpacked_destroy (&unpacked);
-    return rc;
-}
-
-static int
-s_payment_load (self_t *self, MDB_txn *txn, ord_str_t id, s_payment_t *payment,
-                ord_why_t *why)
-{
-    MDB_val key = s_val_of_str (id), data;
-    int rc = mdb_get (txn, self->payments, &key, &data);
-    if (rc == MDB_NOTFOUND) {
-        ord_why_set (why, "payment %.*s: not found", (int) id.len, id.ptr);
-        return ORD_ENOTFOUND;
-    }
-    if (rc)
-        return ord_adapter_store_error (rc, "payments", why);
-    return s_payment_unpack (&data, payment, why);
-}
-
-static int
-s_payment_store (self_t *self, MDB_txn *txn, const s_payment_t *payment,
-                 ord_why_t *why)
-{
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    s_payment_pack (payment, &buffer);
-    MDB_val key = s_val_of_cstr (payment->id);
-    MDB_val data = { buffer.size, buffer.data };
-    int rc = mdb_put (txn, self->payments, &key, &data, 0);
-    msgpack_sbuffer_destroy (&buffer);
-    return rc? ord_adapter_store_error (rc, "payments", why): 0;
-}
-
-//  Records a capture: the payment and the capture_id -> payment index
-static int
-s_payment_captured (self_t *self, MDB_txn *txn, s_payment_t *payment,
-                    const char *capture_id, int64_t amount, ord_why_t *why)
-{
-    snprintf (payment->capture_id, sizeof payment->capture_id, "%s", capture_id);
-    payment->status = S_CAPTURED;
-    payment->captures = 1;
-    payment->captured_amount = amount;
-    int rc = s_payment_store (self, txn, payment, why);
-    if (rc)
-        return rc;
-    MDB_val key = s_val_of_cstr (payment->capture_id);
-    MDB_val data = s_val_of_cstr (payment->id);
-    rc = mdb_put (txn, self->captures, &key, &data, 0);
-    return rc? ord_adapter_store_error (rc, "captures", why): 0;
 }
 
 
@@ -784,61 +602,13 @@ s_refunded_of (const json_t *order, const char *currency)
 //  --------------------------------------------------------------------------
 //  Field readers shared by the handlers
 
-static int
-s_read_currency (ord_adapter_call_t *call, ord_str_t *currency)
-{
-    int rc = ord_wire_str (call->body, "currency", true, 3, currency, &call->why);
-    if (rc)
-        return rc;
-    bool ok = currency->len == 3;
-    for (uint32_t i = 0; ok && i < currency->len; i++)
-        ok = currency->ptr [i] >= 'A' && currency->ptr [i] <= 'Z';
-    if (!ok)
-        return ord_adapter_fail (call, ORD_EBADREQ,
-                                 "currency: must be 3 upper-case letters (ISO 4217)");
-    return 0;
-}
-
 static void
-s_reply_payment_ids (ord_adapter_call_t *call, const s_payment_t *payment)
+s_reply_payment_ids (ord_adapter_call_t *call, const ord_ledger_payment_t *payment)
 {
     ord_adapter_reply_cstr (call, "provider_order_id", payment->id);
     ord_adapter_reply_cstr (call, "approval_url",
                             *payment->approval_url? payment->approval_url: NULL);
 }
-
-//  Looks a payment up by provider_order_id, or by order_id when that is
-//  absent (`status` only)
-static int
-s_find_payment (ord_adapter_call_t *call, bool by_order_allowed, s_payment_t *payment)
-{
-    self_t *self = (self_t *) call->state;
-    ord_str_t id = { NULL, 0 }, order_id = { NULL, 0 };
-    int rc = ord_wire_str (call->body, "provider_order_id", !by_order_allowed, S_ID_MAX,
-                           &id, &call->why);
-    if (rc == 0 && by_order_allowed)
-        rc = ord_wire_str (call->body, "order_id", false, S_ORDER_ID_MAX,
-                           &order_id, &call->why);
-    if (rc)
-        return rc;
-    if (!id.ptr && order_id.ptr) {
-        MDB_val key = s_val_of_str (order_id), data;
-        rc = mdb_get (call->txn, self->orders, &key, &data);
-        if (rc == MDB_NOTFOUND)
-            return ord_adapter_fail (call, ORD_ENOTFOUND, "order %.*s has no payment",
-                                     (int) order_id.len, order_id.ptr);
-        if (rc)
-            return ord_adapter_store_error (rc, "orders", &call->why);
-        id.ptr = (const char *) data.mv_data;
-        id.len = (uint32_t) data.mv_size;
-        rc = s_payment_load (self, call->txn, id, payment, &call->why);
-        return rc == ORD_ENOTFOUND? ORD_ESTORE: rc;
-    }
-    if (!id.ptr || id.len == 0)
-        return ord_adapter_fail (call, ORD_EBADREQ, "provider_order_id: required");
-    return s_payment_load (self, call->txn, id, payment, &call->why);
-}
-
 
 //  --------------------------------------------------------------------------
 //  create {order_id, amount, currency, return_url?, cancel_url?}
@@ -848,48 +618,20 @@ static int
 s_create (ord_adapter_call_t *call)
 {
     self_t *self = (self_t *) call->state;
-    ord_str_t order_id, currency, return_url, cancel_url;
-    int64_t amount;
-    int rc = ord_wire_str (call->body, "order_id", true, S_ORDER_ID_MAX,
-                           &order_id, &call->why);
-    if (rc == 0)
-        rc = ord_wire_int (call->body, "amount", true, 0, INT64_MAX, &amount, &call->why);
-    if (rc == 0)
-        rc = s_read_currency (call, &currency);
-    if (rc == 0)
-        rc = ord_wire_str (call->body, "return_url", false, S_URL_MAX, &return_url,
-                           &call->why);
-    if (rc == 0)
-        rc = ord_wire_str (call->body, "cancel_url", false, S_URL_MAX, &cancel_url,
-                           &call->why);
+    ord_ledger_payment_t payment;
+    ord_str_t return_url, cancel_url;
+    bool done;
+    int rc = ord_ledger_create_begin (&self->ledger, call, &payment,
+                                      &return_url, &cancel_url, &done);
     if (rc)
         return rc;
-
-    s_payment_t payment;
-    MDB_val key = s_val_of_str (order_id), data;
-    rc = mdb_get (call->txn, self->orders, &key, &data);
-    if (rc == 0) {
+    if (done) {
         //  Created before: the same payment, nothing new, no call
-        ord_str_t id = { (const char *) data.mv_data, (uint32_t) data.mv_size };
-        rc = s_payment_load (self, call->txn, id, &payment, &call->why);
-        if (rc)
-            return rc == ORD_ENOTFOUND? ORD_ESTORE: rc;
-        if (payment.amount != amount || !ord_str_eq (currency, payment.currency))
-            return ord_adapter_fail (call, ORD_EIDEMPOTENCY,
-                                     "order %.*s already has a payment of %" PRId64 " %s",
-                                     (int) order_id.len, order_id.ptr,
-                                     payment.amount, payment.currency);
         s_reply_payment_ids (call, &payment);
         return 0;
     }
-    if (rc != MDB_NOTFOUND)
-        return ord_adapter_store_error (rc, "orders", &call->why);
-
-    memset (&payment, 0, sizeof payment);
-    s_copy (payment.order_id, sizeof payment.order_id, order_id);
-    s_copy (payment.currency, sizeof payment.currency, currency);
     char value [32];
-    rc = s_amount_format (amount, payment.currency, value, sizeof value, &call->why);
+    rc = s_amount_format (payment.amount, payment.currency, value, sizeof value, &call->why);
     if (rc)
         return rc;
     char custom_id [S_CUSTOM_ID_MAX + 1];
@@ -942,16 +684,9 @@ s_create (ord_adapter_call_t *call)
         snprintf (payment.approval_url, sizeof payment.approval_url, "%s", link);
     s_response_reset (&response);
 
-    payment.status = S_CREATED;
-    payment.amount = amount;
-    payment.created_at = call->now;
-    rc = s_payment_store (self, call->txn, &payment, &call->why);
+    rc = ord_ledger_insert (&self->ledger, call->txn, &payment, &call->why);
     if (rc)
         return rc;
-    data = s_val_of_cstr (payment.id);
-    rc = mdb_put (call->txn, self->orders, &key, &data, 0);
-    if (rc)
-        return ord_adapter_store_error (rc, "orders", &call->why);
     s_reply_payment_ids (call, &payment);
     return 0;
 }
@@ -964,7 +699,7 @@ s_create (ord_adapter_call_t *call)
 //  ORD_EDECLINED for a declined/failed one, ORD_EUNAVAILABLE if there is
 //  none to read
 static int
-s_read_capture (const json_t *order, const s_payment_t *payment, char *capture_id,
+s_read_capture (const json_t *order, const ord_ledger_payment_t *payment, char *capture_id,
                 size_t size, int64_t *amount, ord_why_t *why)
 {
     const json_t *capture = s_first_capture (order);
@@ -989,7 +724,7 @@ s_read_capture (const json_t *order, const s_payment_t *payment, char *capture_i
 
 //  The PayPal order as it is now
 static int
-s_get_order (self_t *self, const s_payment_t *payment, s_response_t *response,
+s_get_order (self_t *self, const ord_ledger_payment_t *payment, s_response_t *response,
              ord_why_t *why)
 {
     char path [64 + S_ID_MAX];
@@ -1006,48 +741,18 @@ static int
 s_capture (ord_adapter_call_t *call)
 {
     self_t *self = (self_t *) call->state;
-    ord_str_t order_id, currency;
-    int64_t amount;
-    s_payment_t payment;
-    int rc = ord_wire_str (call->body, "order_id", true, S_ORDER_ID_MAX,
-                           &order_id, &call->why);
-    if (rc == 0)
-        rc = ord_wire_int (call->body, "amount", true, 0, INT64_MAX, &amount, &call->why);
-    if (rc == 0)
-        rc = s_read_currency (call, &currency);
-    if (rc == 0)
-        rc = s_find_payment (call, false, &payment);
-    if (rc)
+    ord_ledger_payment_t payment;
+    bool done;
+    //  Captured before: the same capture, no call, no money moves (done)
+    int rc = ord_ledger_capture_begin (&self->ledger, call, &payment, &done);
+    if (rc || done)
         return rc;
-    if (!ord_str_eq (order_id, payment.order_id))
-        return ord_adapter_fail (call, ORD_EBADREQ,
-                                 "order_id: payment %s belongs to another order",
-                                 payment.id);
-    if (amount != payment.amount || !ord_str_eq (currency, payment.currency))
-        return ord_adapter_fail (call, ORD_EBADREQ,
-                                 "amount: %" PRId64 " %.3s does not match the payment's "
-                                 "%" PRId64 " %s", amount, currency.ptr,
-                                 payment.amount, payment.currency);
-    switch (payment.status) {
-        case S_CAPTURED:
-        case S_REFUNDED:
-            //  Captured before: the same capture, no call, no money moves
-            ord_adapter_reply_cstr (call, "capture_id", payment.capture_id);
-            return 0;
-        case S_DECLINED:
-            return ord_adapter_fail (call, ORD_EDECLINED,
-                                     "payment %s was declined", payment.id);
-        case S_VOIDED:
-            return ord_adapter_fail (call, ORD_EINVALID, "payment was voided");
-        default:
-            break;
-    }
 
     //  An attempt: counted whatever comes of it (a void then asks PayPal
     //  first, in case an attempt whose answer was lost did capture)
     payment.attempts++;
     call->keep_writes = true;
-    rc = s_payment_store (self, call->txn, &payment, &call->why);
+    rc = ord_ledger_store (&self->ledger, call->txn, &payment, &call->why);
     if (rc)
         return rc;
 
@@ -1081,8 +786,8 @@ s_capture (ord_adapter_call_t *call)
         rc = s_http_error (&response, "capture", &call->why);
         if (rc == ORD_EDECLINED && !s_issue_in (s_issue (&response), s_not_approved)) {
             //  A decline is an outcome: recorded, asking again answers it
-            payment.status = S_DECLINED;
-            int store_rc = s_payment_store (self, call->txn, &payment, &call->why);
+            payment.status = ORD_LEDGER_DECLINED;
+            int store_rc = ord_ledger_store (&self->ledger, call->txn, &payment, &call->why);
             if (store_rc)
                 rc = store_rc;
         }
@@ -1097,14 +802,14 @@ s_capture (ord_adapter_call_t *call)
     }
     s_response_reset (&response);
     if (rc == ORD_EDECLINED) {
-        payment.status = S_DECLINED;
-        int store_rc = s_payment_store (self, call->txn, &payment, &call->why);
+        payment.status = ORD_LEDGER_DECLINED;
+        int store_rc = ord_ledger_store (&self->ledger, call->txn, &payment, &call->why);
         return store_rc? store_rc: rc;
     }
     if (rc)
         return rc;
     call->keep_writes = false;
-    rc = s_payment_captured (self, call->txn, &payment, capture_id, captured, &call->why);
+    rc = ord_ledger_captured (&self->ledger, call->txn, &payment, capture_id, captured, &call->why);
     if (rc)
         return rc;
     ord_adapter_reply_cstr (call, "capture_id", payment.capture_id);
@@ -1121,15 +826,11 @@ static int
 s_void (ord_adapter_call_t *call)
 {
     self_t *self = (self_t *) call->state;
-    s_payment_t payment;
-    int rc = s_find_payment (call, false, &payment);
-    if (rc)
-        return rc;
-    if (payment.status == S_CAPTURED || payment.status == S_REFUNDED)
-        return ord_adapter_fail (call, ORD_EINVALID,
-                                 "captured payments are refunded, not voided");
-    if (payment.status != S_CREATED)
-        return 0;                       //  voided or declined: nothing held
+    ord_ledger_payment_t payment;
+    bool done;
+    int rc = ord_ledger_void_begin (&self->ledger, call, &payment, &done);
+    if (rc || done)
+        return rc;                      //  done: voided or declined, nothing held
     if (payment.attempts > 0) {
         //  A capture was sent and its outcome is not in the ledger (its
         //  answer was lost): ask PayPal before promising it never happened
@@ -1149,7 +850,7 @@ s_void (ord_adapter_call_t *call)
                                 &captured, &call->why) == 0) {
                 s_response_reset (&response);
                 call->keep_writes = true;
-                rc = s_payment_captured (self, call->txn, &payment, capture_id, captured,
+                rc = ord_ledger_captured (&self->ledger, call->txn, &payment, capture_id, captured,
                                          &call->why);
                 return rc? rc: ord_adapter_fail (call, ORD_EINVALID,
                                                  "captured payments are refunded, not voided "
@@ -1158,8 +859,8 @@ s_void (ord_adapter_call_t *call)
             s_response_reset (&response);
         }
     }
-    payment.status = S_VOIDED;
-    return s_payment_store (self, call->txn, &payment, &call->why);
+    payment.status = ORD_LEDGER_VOIDED;
+    return ord_ledger_store (&self->ledger, call->txn, &payment, &call->why);
 }
 
 
@@ -1170,35 +871,13 @@ static int
 s_refund (ord_adapter_call_t *call)
 {
     self_t *self = (self_t *) call->state;
-    ord_str_t capture_id;
+    ord_ledger_payment_t payment;
     int64_t amount;
-    int rc = ord_wire_str (call->body, "capture_id", true, S_ID_MAX,
-                           &capture_id, &call->why);
-    if (rc == 0)
-        rc = ord_wire_int (call->body, "amount", true, 1, INT64_MAX, &amount, &call->why);
-    if (rc)
+    bool done;
+    //  Refunded before: the same answer, no call, no money moves (done)
+    int rc = ord_ledger_refund_begin (&self->ledger, call, &payment, &amount, &done);
+    if (rc || done)
         return rc;
-    MDB_val key = s_val_of_str (capture_id), data;
-    rc = mdb_get (call->txn, self->captures, &key, &data);
-    if (rc == MDB_NOTFOUND)
-        return ord_adapter_fail (call, ORD_ENOTFOUND, "capture %.*s: not found",
-                                 (int) capture_id.len, capture_id.ptr);
-    if (rc)
-        return ord_adapter_store_error (rc, "captures", &call->why);
-    ord_str_t id = { (const char *) data.mv_data, (uint32_t) data.mv_size };
-    s_payment_t payment;
-    rc = s_payment_load (self, call->txn, id, &payment, &call->why);
-    if (rc)
-        return rc == ORD_ENOTFOUND? ORD_ESTORE: rc;
-    if (*payment.refund_id) {
-        //  Refunded before: the same answer, no call, no money moves
-        ord_adapter_reply_cstr (call, "refund_id", payment.refund_id);
-        return 0;
-    }
-    if (amount > payment.captured_amount)
-        return ord_adapter_fail (call, ORD_EBADREQ,
-                                 "amount: %" PRId64 " is more than the %" PRId64 " captured",
-                                 amount, payment.captured_amount);
     char value [32];
     rc = s_amount_format (amount, payment.currency, value, sizeof value, &call->why);
     if (rc)
@@ -1233,11 +912,9 @@ s_refund (ord_adapter_call_t *call)
         return rc;
     }
     //  COMPLETED, or PENDING (PayPal completes it later)
-    snprintf (payment.refund_id, sizeof payment.refund_id, "%s", refund_id);
+    rc = ord_ledger_refunded (&self->ledger, call->txn, &payment, refund_id, amount,
+                              &call->why);
     s_response_reset (&response);
-    payment.status = S_REFUNDED;
-    payment.refunded_amount = amount;
-    rc = s_payment_store (self, call->txn, &payment, &call->why);
     if (rc)
         return rc;
     ord_adapter_reply_cstr (call, "refund_id", payment.refund_id);
@@ -1254,8 +931,8 @@ static int
 s_status (ord_adapter_call_t *call)
 {
     self_t *self = (self_t *) call->state;
-    s_payment_t payment;
-    int rc = s_find_payment (call, true, &payment);
+    ord_ledger_payment_t payment;
+    int rc = ord_ledger_find (&self->ledger, call, true, &payment);
     if (rc)
         return rc;
 
@@ -1272,38 +949,27 @@ s_status (ord_adapter_call_t *call)
         snprintf (paypal_status, sizeof paypal_status, "%s", status? status: "");
         //  The ledger knows every outcome we saw; PayPal may know one we
         //  did not (a capture whose answer was lost): report it, as it is
-        if (payment.status == S_CREATED && status && streq (status, "COMPLETED")) {
+        if (payment.status == ORD_LEDGER_CREATED && status && streq (status, "COMPLETED")) {
             char capture_id [S_ID_MAX + 1];
             int64_t captured = 0;
             if (s_read_capture (response.json, &payment, capture_id, sizeof capture_id,
                                 &captured, &why) == 0) {
-                payment.status = S_CAPTURED;
+                payment.status = ORD_LEDGER_CAPTURED;
                 payment.captures = 1;
                 payment.captured_amount = captured;
                 snprintf (payment.capture_id, sizeof payment.capture_id, "%s", capture_id);
                 payment.refunded_amount = s_refunded_of (response.json, payment.currency);
                 if (payment.refunded_amount)
-                    payment.status = S_REFUNDED;
+                    payment.status = ORD_LEDGER_REFUNDED;
             }
         }
         else
-        if (payment.status == S_CREATED && status && streq (status, "VOIDED"))
-            payment.status = S_VOIDED;
+        if (payment.status == ORD_LEDGER_CREATED && status && streq (status, "VOIDED"))
+            payment.status = ORD_LEDGER_VOIDED;
     }
     s_response_reset (&response);
 
-    ord_adapter_reply_cstr (call, "provider_order_id", payment.id);
-    ord_adapter_reply_cstr (call, "order_id", payment.order_id);
-    ord_adapter_reply_cstr (call, "status", s_status_names [payment.status]);
-    ord_adapter_reply_int (call, "amount", payment.amount);
-    ord_adapter_reply_cstr (call, "currency", payment.currency);
-    ord_adapter_reply_int (call, "captures", payment.captures);
-    ord_adapter_reply_int (call, "captured_amount", payment.captured_amount);
-    ord_adapter_reply_int (call, "refunded_amount", payment.refunded_amount);
-    ord_adapter_reply_cstr (call, "capture_id",
-                            *payment.capture_id? payment.capture_id: NULL);
-    ord_adapter_reply_cstr (call, "refund_id",
-                            *payment.refund_id? payment.refund_id: NULL);
+    ord_ledger_reply_status (call, &payment);
     ord_adapter_reply_cstr (call, "approval_url",
                             *payment.approval_url? payment.approval_url: NULL);
     ord_adapter_reply_int (call, "capture_attempts", payment.attempts);
@@ -1445,12 +1111,7 @@ s_open (void *state, MDB_txn *txn, const ord_plugin_args_t *args, ord_why_t *why
     int rc = s_configure (self, args, why);
     if (rc)
         return rc;
-    int mdb_rc = mdb_dbi_open (txn, "payments", MDB_CREATE, &self->payments);
-    if (mdb_rc == 0)
-        mdb_rc = mdb_dbi_open (txn, "orders", MDB_CREATE, &self->orders);
-    if (mdb_rc == 0)
-        mdb_rc = mdb_dbi_open (txn, "captures", MDB_CREATE, &self->captures);
-    return mdb_rc? ord_adapter_store_error (mdb_rc, "open databases", why): 0;
+    return ord_ledger_open (&self->ledger, txn, S_ID_MAX, why);
 }
 
 static void
