@@ -13,8 +13,6 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dlfcn.h>
-#include <ftw.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -23,6 +21,7 @@
 #include <czmq.h>
 #include "orderd/plugin.h"
 #include "wire.h"
+#include "plugin_fixture.h"
 
 #define SECRET      "unit-test-secret-1234"
 #define CLIENT_ID   "unit-test-client"
@@ -155,100 +154,21 @@ s_fake_order_int (const char *id, const char *key)
 
 
 //  --------------------------------------------------------------------------
-//  Fixture: a temp folder, the loaded plugin, its actor and a DEALER
+//  Fixture: the plugin's (tests/support/plugin_fixture.h), configured for
+//  the fake
 
-typedef struct {
-    char root [64];
-    char data_dir [96];
-    char endpoint [64];
-    void *handle;
-    const ord_plugin_descriptor_t *descriptor;
-    zconfig_t *config;
-    zconfig_t *section;
-    ord_plugin_args_t args;
-    zactor_t *actor;
-    zsock_t *client;
-    int rid;
-} fixture_t;
-
-typedef struct {
-    zframe_t *frame;
-    msgpack_unpacked unpacked;
-    const msgpack_object *body;
-} reply_t;
-
-static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static char *
-s_try_start (fixture_t *fx)
-{
-    static int instance = 0;
-    snprintf (fx->endpoint, sizeof fx->endpoint, "inproc://payment-paypal-%d", ++instance);
-    fx->args.endpoint = fx->endpoint;
-    fx->args.data_dir = fx->data_dir;
-    fx->args.config = fx->section;
-    fx->args.payment_timeout_ms = 1800000;
-    fx->args.sync = true;
-    fx->actor = zactor_new (fx->descriptor->actor, &fx->args);
-    assert_non_null (fx->actor);
-    char *reason = zstr_recv (fx->actor);
-    assert_non_null (reason);
-    return reason;
-}
-
-static void
-s_start (fixture_t *fx)
-{
-    char *reason = s_try_start (fx);
-    assert_string_equal (reason, "");
-    zstr_free (&reason);
-    fx->client = zsock_new_dealer (fx->endpoint);
-    assert_non_null (fx->client);
-    zsock_set_rcvtimeo (fx->client, 10000);
-}
-
-static void
-s_stop_actor (fixture_t *fx)
-{
-    zsock_destroy (&fx->client);
-    zactor_destroy (&fx->actor);
-}
-
+//  Each test gets a fresh fixture; fx_teardown () undoes either setup
 static int
 setup_stopped (void **state)
 {
-    fixture_t *fx = (fixture_t *) calloc (1, sizeof *fx);
-    assert_non_null (fx);
-    snprintf (fx->root, sizeof fx->root, "/tmp/test_payment_paypal-XXXXXX");
-    assert_non_null (mkdtemp (fx->root));
-    snprintf (fx->data_dir, sizeof fx->data_dir, "%s/payment", fx->root);
-    assert_int_equal (mkdir (fx->data_dir, 0700), 0);
-    fx->config = zconfig_new ("root", NULL);
-    fx->section = zconfig_new ("payment", fx->config);
+    fixture_t *fx = fx_new ("payment_paypal", "payment");
+    fx->recv_timeout_ms = 10000;
     char url [64];
     snprintf (url, sizeof url, "http://127.0.0.1:%d", s_fake_port);
-    zconfig_put (fx->section, "plugin", "payment_paypal");
     zconfig_put (fx->section, "base_url", url);
     zconfig_put (fx->section, "client_id", CLIENT_ID);
     zconfig_put (fx->section, "secret_file", s_secret_file);
     zconfig_put (fx->section, "http_timeout_ms", "400");
-
-    const char *build = getenv ("ORDERD_BUILD");
-    char path [512];
-    snprintf (path, sizeof path, "%s/plugins/payment_paypal.so", build? build: "build");
-    fx->handle = dlopen (path, RTLD_NOW | RTLD_LOCAL);
-    if (!fx->handle)
-        fail_msg ("dlopen %s: %s", path, dlerror ());
-    ord_plugin_descriptor_fn *get_descriptor =
-        (ord_plugin_descriptor_fn *) dlsym (fx->handle, ORD_PLUGIN_SYMBOL);
-    assert_non_null (get_descriptor);
-    fx->descriptor = get_descriptor ();
-    assert_non_null (fx->descriptor);
     *state = fx;
     return 0;
 }
@@ -259,19 +179,7 @@ setup (void **state)
     setup_stopped (state);
     if (s_fake_port <= 0)
         return 0;               //  the test skips itself
-    s_start ((fixture_t *) *state);
-    return 0;
-}
-
-static int
-teardown (void **state)
-{
-    fixture_t *fx = (fixture_t *) *state;
-    s_stop_actor (fx);
-    zconfig_destroy (&fx->config);
-    nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    dlclose (fx->handle);
-    free (fx);
+    fx_start ((fixture_t *) *state);
     return 0;
 }
 
@@ -279,100 +187,7 @@ teardown (void **state)
 
 
 //  --------------------------------------------------------------------------
-//  Requests and replies (as in test_payment_sandbox.c)
-
-static void
-s_pack_request (msgpack_packer *pk, const char *op, const char *rid,
-                const char *format, va_list args)
-{
-    msgpack_pack_map (pk, 3 + strlen (format));
-    ord_pack_kv_int (pk, "v", 1);
-    ord_pack_kv_cstr (pk, "op", op);
-    ord_pack_kv_cstr (pk, "rid", rid);
-    for (const char *type = format; *type; type++) {
-        ord_pack_cstr (pk, va_arg (args, const char *));
-        if (*type == 's')
-            ord_pack_cstr (pk, va_arg (args, const char *));
-        else
-        if (*type == 'i')
-            msgpack_pack_int64 (pk, va_arg (args, int64_t));
-        else
-            msgpack_pack_nil (pk);
-    }
-}
-
-static void
-reply_destroy (reply_t *reply)
-{
-    msgpack_unpacked_destroy (&reply->unpacked);
-    zframe_destroy (&reply->frame);
-}
-
-static const char *
-r_str (reply_t *reply, const char *key)
-{
-    static char buffers [8][512];
-    static int next = 0;
-    char *buffer = buffers [next++ % 8];
-    const msgpack_object *field = reply->body;
-    const char *dot;
-    char first [64];
-    if ((dot = strchr (key, '.'))) {
-        snprintf (first, sizeof first, "%.*s", (int) (dot - key), key);
-        field = ord_wire_find (field, first);
-        key = dot + 1;
-    }
-    field = ord_wire_find (field, key);
-    ord_str_t str = ord_str_of (field);
-    snprintf (buffer, 512, "%.*s", (int) str.len, str.ptr? str.ptr: "");
-    return buffer;
-}
-
-static int64_t
-r_int (reply_t *reply, const char *key)
-{
-    int64_t value = -1;
-    ord_why_t why;
-    assert_int_equal (ord_wire_int (reply->body, key, true, INT64_MIN, INT64_MAX,
-                                    &value, &why), 0);
-    return value;
-}
-
-static bool
-r_ok (reply_t *reply)
-{
-    const msgpack_object *ok = ord_wire_find (reply->body, "ok");
-    return ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean;
-}
-
-#define r_code(reply) r_str ((reply), "error.code")
-
-static void
-s_call (fixture_t *fx, reply_t *reply, const char *op, const char *format, ...)
-{
-    char rid [16];
-    snprintf (rid, sizeof rid, "r%d", ++fx->rid);
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    va_list args;
-    va_start (args, format);
-    s_pack_request (&pk, op, rid, format, args);
-    va_end (args);
-    zframe_t *frame = zframe_new (buffer.data, buffer.size);
-    assert_int_equal (zframe_send (&frame, fx->client, 0), 0);
-    msgpack_sbuffer_destroy (&buffer);
-    reply->frame = zframe_recv (fx->client);
-    assert_non_null (reply->frame);
-    msgpack_unpacked_init (&reply->unpacked);
-    ord_why_t why;
-    assert_int_equal (ord_wire_decode (zframe_data (reply->frame),
-                                       zframe_size (reply->frame),
-                                       &reply->unpacked, &why), 0);
-    reply->body = &reply->unpacked.data;
-    assert_string_equal (r_str (reply, "rid"), rid);
-}
+//  Requests of the payment kind
 
 //  A unique order id per test run
 static const char *
@@ -389,8 +204,8 @@ static void
 s_create (fixture_t *fx, const char *order_id, int64_t amount, char *id)
 {
     reply_t r;
-    s_call (fx, &r, "create", "sis", "order_id", order_id, "amount", amount,
-            "currency", "USD");
+    fx_call (fx, &r, "create", "sis", "order_id", order_id, "amount", amount,
+             "currency", "USD");
     assert_true (r_ok (&r));
     snprintf (id, 64, "%s", r_str (&r, "provider_order_id"));
     assert_true (strlen (id) > 0);
@@ -400,8 +215,8 @@ s_create (fixture_t *fx, const char *order_id, int64_t amount, char *id)
 static void
 s_capture (fixture_t *fx, reply_t *r, const char *order_id, const char *id, int64_t amount)
 {
-    s_call (fx, r, "capture", "ssis", "order_id", order_id, "provider_order_id", id,
-            "amount", amount, "currency", "USD");
+    fx_call (fx, r, "capture", "ssis", "order_id", order_id, "provider_order_id", id,
+             "amount", amount, "currency", "USD");
 }
 
 
@@ -426,7 +241,7 @@ test_descriptor_is_valid (void **state)
 static void
 s_expect_refusal (fixture_t *fx, const char *expect)
 {
-    char *reason = s_try_start (fx);
+    char *reason = fx_try_start (fx);
     if (!strstr (reason, expect))
         fail_msg ("refusal '%s' does not say '%s'", reason, expect);
     assert_null (strstr (reason, SECRET));
@@ -479,11 +294,11 @@ test_create_twice_calls_paypal_once (void **state)
     free (log);
     assert_int_equal (count, 1);
     reply_t r;
-    s_call (fx, &r, "create", "sis", "order_id", order_id, "amount", (int64_t) 999,
-            "currency", "USD");
+    fx_call (fx, &r, "create", "sis", "order_id", order_id, "amount", (int64_t) 999,
+             "currency", "USD");
     assert_string_equal (r_code (&r), "idempotency_mismatch");
     reply_destroy (&r);
-    s_call (fx, &r, "status", "s", "order_id", order_id);
+    fx_call (fx, &r, "status", "s", "order_id", order_id);
     assert_true (r_ok (&r));
     assert_string_equal (r_str (&r, "provider_order_id"), id);
     assert_string_equal (r_str (&r, "status"), "created");
@@ -501,10 +316,10 @@ test_capture_after_void_is_refused_and_never_sent (void **state)
     s_create (fx, order_id, 1500, id);
     s_fake_approve (id);
     reply_t r;
-    s_call (fx, &r, "void", "s", "provider_order_id", id);
+    fx_call (fx, &r, "void", "s", "provider_order_id", id);
     assert_true (r_ok (&r));
     reply_destroy (&r);
-    s_call (fx, &r, "void", "s", "provider_order_id", id);      //  again: ok
+    fx_call (fx, &r, "void", "s", "provider_order_id", id);      //  again: ok
     assert_true (r_ok (&r));
     reply_destroy (&r);
     s_capture (fx, &r, order_id, id, 1500);
@@ -512,7 +327,7 @@ test_capture_after_void_is_refused_and_never_sent (void **state)
     assert_non_null (strstr (r_str (&r, "error.message"), "voided"));
     reply_destroy (&r);
     assert_int_equal (s_fake_order_int (id, "capture_attempts"), 0);
-    s_call (fx, &r, "status", "s", "provider_order_id", id);
+    fx_call (fx, &r, "status", "s", "provider_order_id", id);
     assert_string_equal (r_str (&r, "status"), "voided");
     assert_int_equal (r_int (&r, "captures"), 0);
     reply_destroy (&r);
@@ -535,10 +350,10 @@ test_void_after_a_lost_capture_answer_is_refused (void **state)
     reply_destroy (&r);
     assert_int_equal (s_fake_order_int (id, "capture_attempts"), 1);
     //  A void now must not promise that nothing was captured
-    s_call (fx, &r, "void", "s", "provider_order_id", id);
+    fx_call (fx, &r, "void", "s", "provider_order_id", id);
     assert_string_equal (r_code (&r), "invalid_transition");
     reply_destroy (&r);
-    s_call (fx, &r, "status", "s", "provider_order_id", id);
+    fx_call (fx, &r, "status", "s", "provider_order_id", id);
     assert_string_equal (r_str (&r, "status"), "captured");
     assert_int_equal (r_int (&r, "captured_amount"), 2500);
     char capture_id [64];
@@ -569,17 +384,17 @@ test_refund_once_and_remembered_across_a_restart (void **state)
     assert_true (r_ok (&r));
     snprintf (capture_id, sizeof capture_id, "%s", r_str (&r, "capture_id"));
     reply_destroy (&r);
-    s_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 3001);
+    fx_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 3001);
     assert_string_equal (r_code (&r), "bad_request");
     reply_destroy (&r);
-    s_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 3000);
+    fx_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 3000);
     assert_true (r_ok (&r));
     snprintf (refund_id, sizeof refund_id, "%s", r_str (&r, "refund_id"));
     reply_destroy (&r);
 
-    s_stop_actor (fx);
-    s_start (fx);
-    s_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 3000);
+    fx_stop (fx);
+    fx_start (fx);
+    fx_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 3000);
     assert_true (r_ok (&r));
     assert_string_equal (r_str (&r, "refund_id"), refund_id);
     reply_destroy (&r);
@@ -587,12 +402,12 @@ test_refund_once_and_remembered_across_a_restart (void **state)
     assert_true (r_ok (&r));
     assert_string_equal (r_str (&r, "capture_id"), capture_id);
     reply_destroy (&r);
-    s_call (fx, &r, "status", "s", "order_id", order_id);
+    fx_call (fx, &r, "status", "s", "order_id", order_id);
     assert_string_equal (r_str (&r, "status"), "refunded");
     assert_int_equal (r_int (&r, "refunded_amount"), 3000);
     assert_string_equal (r_str (&r, "paypal_status"), "COMPLETED");
     reply_destroy (&r);
-    s_call (fx, &r, "void", "s", "provider_order_id", id);
+    fx_call (fx, &r, "void", "s", "provider_order_id", id);
     assert_string_equal (r_code (&r), "invalid_transition");
     reply_destroy (&r);
 }
@@ -606,13 +421,13 @@ test_unknown_ids_are_not_found (void **state)
     s_capture (fx, &r, "o-none", "NOSUCHORDER", 100);
     assert_string_equal (r_code (&r), "not_found");
     reply_destroy (&r);
-    s_call (fx, &r, "refund", "si", "capture_id", "NOSUCHCAPTURE", "amount", (int64_t) 1);
+    fx_call (fx, &r, "refund", "si", "capture_id", "NOSUCHCAPTURE", "amount", (int64_t) 1);
     assert_string_equal (r_code (&r), "not_found");
     reply_destroy (&r);
-    s_call (fx, &r, "status", "s", "order_id", "o-none");
+    fx_call (fx, &r, "status", "s", "order_id", "o-none");
     assert_string_equal (r_code (&r), "not_found");
     reply_destroy (&r);
-    s_call (fx, &r, "void", "s", "provider_order_id", "NOSUCHORDER");
+    fx_call (fx, &r, "void", "s", "provider_order_id", "NOSUCHORDER");
     assert_string_equal (r_code (&r), "not_found");
     reply_destroy (&r);
 }
@@ -642,14 +457,14 @@ main (void)
         fprintf (stderr, "test_payment_paypal: the fake PayPal did not start: "
                          "tests that need it are skipped\n");
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_descriptor_is_valid, setup_stopped, teardown),
-        cmocka_unit_test_setup_teardown (test_config_refusals, setup_stopped, teardown),
-        cmocka_unit_test_setup_teardown (test_create_twice_calls_paypal_once, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_capture_after_void_is_refused_and_never_sent, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_void_after_a_lost_capture_answer_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_refund_once_and_remembered_across_a_restart, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_unknown_ids_are_not_found, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_odd_order_ids_get_a_digest_request_id, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_descriptor_is_valid, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_config_refusals, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_create_twice_calls_paypal_once, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_capture_after_void_is_refused_and_never_sent, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_void_after_a_lost_capture_answer_is_refused, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_refund_once_and_remembered_across_a_restart, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_unknown_ids_are_not_found, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_odd_order_ids_get_a_digest_request_id, setup, fx_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     s_fake_stop ();

@@ -2,119 +2,28 @@
     drives it: dlopen the plugin, check its descriptor, start its actor on a
     fresh LMDB folder, and talk msgpack to it over a DEALER.
 
-    A newcomer's map: s_start () is the whole plugin start-up (handshake
-    included), s_call () one request and its reply, and every test below is
-    one behaviour of PROTOCOL.md §9 for the payment kind. */
+    A newcomer's map: tests/support/plugin_fixture.h holds the plumbing:
+    fx_start () is the whole plugin start-up (handshake included), fx_call ()
+    one request and its reply, and every test below is one behaviour of
+    PROTOCOL.md §9 for the payment kind. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dlfcn.h>
-#include <ftw.h>
 #include <czmq.h>
 #include "orderd/plugin.h"
 #include "wire.h"
+#include "plugin_fixture.h"
 
 //  --------------------------------------------------------------------------
-//  Fixture: a temp folder, the loaded plugin, its actor and a DEALER
+//  Fixture: the plugin's (tests/support/plugin_fixture.h)
 
-typedef struct {
-    char root [64];                     //  mkdtemp folder
-    char data_dir [96];                 //  the adapter's LMDB folder in it
-    char endpoint [64];
-    void *handle;                       //  dlopen
-    const ord_plugin_descriptor_t *descriptor;
-    zconfig_t *config;                  //  root of the config tree
-    zconfig_t *section;                 //  "payment": handed to the plugin
-    ord_plugin_args_t args;
-    bool nosync;                        //  start with args.sync false
-    zactor_t *actor;
-    zsock_t *client;
-    int rid;
-} fixture_t;
-
-//  A decoded reply; its strings point into frame
-typedef struct {
-    zframe_t *frame;
-    msgpack_unpacked unpacked;
-    const msgpack_object *body;
-} reply_t;
-
-static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static void
-s_load_plugin (fixture_t *fx)
-{
-    const char *build = getenv ("ORDERD_BUILD");
-    char path [512];
-    snprintf (path, sizeof path, "%s/plugins/payment_sandbox.so", build? build: "build");
-    fx->handle = dlopen (path, RTLD_NOW | RTLD_LOCAL);
-    if (!fx->handle)
-        fail_msg ("dlopen %s: %s", path, dlerror ());
-    ord_plugin_descriptor_fn *get_descriptor =
-        (ord_plugin_descriptor_fn *) dlsym (fx->handle, ORD_PLUGIN_SYMBOL);
-    assert_non_null (get_descriptor);
-    fx->descriptor = get_descriptor ();
-    assert_non_null (fx->descriptor);
-}
-
-//  Starts the actor; returns its handshake answer ("" when ready), which
-//  the caller frees
-static char *
-s_try_start (fixture_t *fx)
-{
-    static int instance = 0;
-    snprintf (fx->endpoint, sizeof fx->endpoint, "inproc://payment-sandbox-%d", ++instance);
-    fx->args.endpoint = fx->endpoint;
-    fx->args.data_dir = fx->data_dir;
-    fx->args.config = fx->section;
-    fx->args.payment_timeout_ms = 1800000;
-    fx->args.sync = !fx->nosync;
-    fx->actor = zactor_new (fx->descriptor->actor, &fx->args);
-    assert_non_null (fx->actor);
-    char *reason = zstr_recv (fx->actor);
-    assert_non_null (reason);
-    return reason;
-}
-
-static void
-s_start (fixture_t *fx)
-{
-    char *reason = s_try_start (fx);
-    assert_string_equal (reason, "");
-    zstr_free (&reason);
-    fx->client = zsock_new_dealer (fx->endpoint);
-    assert_non_null (fx->client);
-    zsock_set_rcvtimeo (fx->client, 5000);
-}
-
-static void
-s_stop (fixture_t *fx)
-{
-    zsock_destroy (&fx->client);
-    zactor_destroy (&fx->actor);
-}
-
+//  Each test gets a fresh fixture; fx_teardown () undoes either setup
 static int
 setup_stopped (void **state)
 {
-    fixture_t *fx = (fixture_t *) calloc (1, sizeof *fx);
-    assert_non_null (fx);
-    snprintf (fx->root, sizeof fx->root, "/tmp/test_payment_sandbox-XXXXXX");
-    assert_non_null (mkdtemp (fx->root));
-    snprintf (fx->data_dir, sizeof fx->data_dir, "%s/payment", fx->root);
-    assert_int_equal (mkdir (fx->data_dir, 0700), 0);
-    fx->config = zconfig_new ("root", NULL);
-    fx->section = zconfig_new ("payment", fx->config);
-    zconfig_put (fx->section, "plugin", "payment_sandbox");
-    s_load_plugin (fx);
-    *state = fx;
+    *state = fx_new ("payment_sandbox", "payment");
     return 0;
 }
 
@@ -122,163 +31,21 @@ static int
 setup (void **state)
 {
     setup_stopped (state);
-    s_start ((fixture_t *) *state);
-    return 0;
-}
-
-static int
-teardown (void **state)
-{
-    fixture_t *fx = (fixture_t *) *state;
-    s_stop (fx);
-    zconfig_destroy (&fx->config);
-    nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    dlclose (fx->handle);
-    free (fx);
+    fx_start ((fixture_t *) *state);
     return 0;
 }
 
 
 //  --------------------------------------------------------------------------
-//  Requests and replies
-
-//  Packs {v: 1, op, rid, ...} where `format` names the types of the
-//  key/value pairs that follow: s string, i int64_t, n nil (no value).
-static void
-s_pack_request (msgpack_packer *pk, const char *op, const char *rid,
-                const char *format, va_list args)
-{
-    msgpack_pack_map (pk, 3 + strlen (format));
-    ord_pack_kv_int (pk, "v", 1);
-    ord_pack_kv_cstr (pk, "op", op);
-    ord_pack_kv_cstr (pk, "rid", rid);
-    for (const char *type = format; *type; type++) {
-        ord_pack_cstr (pk, va_arg (args, const char *));
-        if (*type == 's')
-            ord_pack_cstr (pk, va_arg (args, const char *));
-        else
-        if (*type == 'i')
-            msgpack_pack_int64 (pk, va_arg (args, int64_t));
-        else
-            msgpack_pack_nil (pk);
-    }
-}
-
-static void
-s_send_raw (fixture_t *fx, const void *data, size_t size)
-{
-    zframe_t *frame = zframe_new (data, size);
-    assert_int_equal (zframe_send (&frame, fx->client, 0), 0);
-}
-
-//  Sends one request; the rid it carries goes in rid
-static void
-s_send (fixture_t *fx, char *rid, const char *op, const char *format, ...)
-{
-    snprintf (rid, 16, "r%d", ++fx->rid);
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    va_list args;
-    va_start (args, format);
-    s_pack_request (&pk, op, rid, format, args);
-    va_end (args);
-    s_send_raw (fx, buffer.data, buffer.size);
-    msgpack_sbuffer_destroy (&buffer);
-}
-
-static void
-s_recv (fixture_t *fx, reply_t *reply)
-{
-    reply->frame = zframe_recv (fx->client);
-    assert_non_null (reply->frame);
-    msgpack_unpacked_init (&reply->unpacked);
-    ord_why_t why;
-    assert_int_equal (ord_wire_decode (zframe_data (reply->frame),
-                                       zframe_size (reply->frame),
-                                       &reply->unpacked, &why), 0);
-    reply->body = &reply->unpacked.data;
-}
-
-static void
-reply_destroy (reply_t *reply)
-{
-    msgpack_unpacked_destroy (&reply->unpacked);
-    zframe_destroy (&reply->frame);
-}
-
-//  One field of a reply as a C string (a rotating scratch buffer), ""
-//  when absent or nil
-static const char *
-r_str (reply_t *reply, const char *key)
-{
-    static char buffers [8][512];
-    static int next = 0;
-    char *buffer = buffers [next++ % 8];
-    const msgpack_object *field = reply->body;
-    const char *dot;
-    char first [64];
-    //  "error.code": one level down
-    if ((dot = strchr (key, '.'))) {
-        snprintf (first, sizeof first, "%.*s", (int) (dot - key), key);
-        field = ord_wire_find (field, first);
-        key = dot + 1;
-    }
-    field = ord_wire_find (field, key);
-    ord_str_t str = ord_str_of (field);
-    snprintf (buffer, 512, "%.*s", (int) str.len, str.ptr? str.ptr: "");
-    return buffer;
-}
-
-static int64_t
-r_int (reply_t *reply, const char *key)
-{
-    int64_t value = -1;
-    ord_why_t why;
-    assert_int_equal (ord_wire_int (reply->body, key, true, INT64_MIN, INT64_MAX,
-                                    &value, &why), 0);
-    return value;
-}
-
-static bool
-r_ok (reply_t *reply)
-{
-    const msgpack_object *ok = ord_wire_find (reply->body, "ok");
-    return ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean;
-}
-
-//  The error code of a reply, "" when it is ok
-#define r_code(reply) r_str ((reply), "error.code")
-
-//  One request, one reply: the reply must echo the request's rid
-static void
-s_call (fixture_t *fx, reply_t *reply, const char *op, const char *format, ...)
-{
-    char rid [16];
-    snprintf (rid, sizeof rid, "r%d", ++fx->rid);
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    va_list args;
-    va_start (args, format);
-    s_pack_request (&pk, op, rid, format, args);
-    va_end (args);
-    s_send_raw (fx, buffer.data, buffer.size);
-    msgpack_sbuffer_destroy (&buffer);
-    s_recv (fx, reply);
-    assert_string_equal (r_str (reply, "rid"), rid);
-    assert_int_equal (r_int (reply, "v"), 1);
-}
+//  Requests of the payment kind
 
 //  create for an order; the provider_order_id goes in id (32 bytes)
 static void
 s_create (fixture_t *fx, const char *order_id, int64_t amount, char *id)
 {
     reply_t r;
-    s_call (fx, &r, "create", "sis", "order_id", order_id, "amount", amount,
-            "currency", "USD");
+    fx_call (fx, &r, "create", "sis", "order_id", order_id, "amount", amount,
+             "currency", "USD");
     assert_true (r_ok (&r));
     snprintf (id, 32, "%s", r_str (&r, "provider_order_id"));
     reply_destroy (&r);
@@ -291,8 +58,8 @@ s_create_captured (fixture_t *fx, const char *order_id, int64_t amount, char *id
 {
     s_create (fx, order_id, amount, id);
     reply_t r;
-    s_call (fx, &r, "capture", "ssis", "order_id", order_id,
-            "provider_order_id", id, "amount", amount, "currency", "USD");
+    fx_call (fx, &r, "capture", "ssis", "order_id", order_id,
+             "provider_order_id", id, "amount", amount, "currency", "USD");
     assert_true (r_ok (&r));
     snprintf (capture_id, 32, "%s", r_str (&r, "capture_id"));
     reply_destroy (&r);
@@ -302,7 +69,7 @@ s_create_captured (fixture_t *fx, const char *order_id, int64_t amount, char *id
 static void
 s_status (fixture_t *fx, reply_t *r, const char *id)
 {
-    s_call (fx, r, "status", "s", "provider_order_id", id);
+    fx_call (fx, r, "status", "s", "provider_order_id", id);
     assert_true (r_ok (r));
 }
 
@@ -332,7 +99,7 @@ test_ping_answers_name_and_version (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     reply_t r;
-    s_call (fx, &r, "ping", "");
+    fx_call (fx, &r, "ping", "");
     assert_true (r_ok (&r));
     assert_string_equal (r_str (&r, "name"), "payment_sandbox");
     assert_string_equal (r_str (&r, "version"), fx->descriptor->version);
@@ -344,7 +111,7 @@ test_bad_latency_refuses_to_start (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     zconfig_put (fx->section, "latency_ms", "soon");
-    char *reason = s_try_start (fx);
+    char *reason = fx_try_start (fx);
     assert_non_null (strstr (reason, "latency_ms"));
     zstr_free (&reason);
 }
@@ -358,9 +125,9 @@ test_create_returns_ids (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     reply_t r;
-    s_call (fx, &r, "create", "sisss", "order_id", "o-1", "amount", (int64_t) 1000,
-            "currency", "USD", "return_url", "https://shop/return",
-            "cancel_url", "https://shop/cancel");
+    fx_call (fx, &r, "create", "sisss", "order_id", "o-1", "amount", (int64_t) 1000,
+             "currency", "USD", "return_url", "https://shop/return",
+             "cancel_url", "https://shop/cancel");
     assert_true (r_ok (&r));
     const char *id = r_str (&r, "provider_order_id");
     assert_int_equal (strlen (id), 4 + 16);
@@ -399,8 +166,8 @@ test_create_again_with_another_amount_is_refused (void **state)
     char id [32];
     s_create (fx, "o-1", 1000, id);
     reply_t r;
-    s_call (fx, &r, "create", "sis", "order_id", "o-1", "amount", (int64_t) 999,
-            "currency", "USD");
+    fx_call (fx, &r, "create", "sis", "order_id", "o-1", "amount", (int64_t) 999,
+             "currency", "USD");
     assert_string_equal (r_code (&r), "idempotency_mismatch");
     reply_destroy (&r);
 }
@@ -410,26 +177,26 @@ test_create_with_bad_fields_stores_nothing (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     reply_t r;
-    s_call (fx, &r, "create", "is", "amount", (int64_t) 1000, "currency", "USD");
+    fx_call (fx, &r, "create", "is", "amount", (int64_t) 1000, "currency", "USD");
     assert_string_equal (r_code (&r), "bad_request");
     assert_non_null (strstr (r_str (&r, "error.message"), "order_id"));
     reply_destroy (&r);
-    s_call (fx, &r, "create", "sss", "order_id", "o-1", "amount", "1000",
-            "currency", "USD");
+    fx_call (fx, &r, "create", "sss", "order_id", "o-1", "amount", "1000",
+             "currency", "USD");
     assert_string_equal (r_code (&r), "bad_request");
     assert_non_null (strstr (r_str (&r, "error.message"), "amount"));
     reply_destroy (&r);
-    s_call (fx, &r, "create", "sis", "order_id", "o-1", "amount", (int64_t) -5,
-            "currency", "USD");
+    fx_call (fx, &r, "create", "sis", "order_id", "o-1", "amount", (int64_t) -5,
+             "currency", "USD");
     assert_string_equal (r_code (&r), "bad_request");
     reply_destroy (&r);
-    s_call (fx, &r, "create", "sis", "order_id", "o-1", "amount", (int64_t) 1000,
-            "currency", "usd");
+    fx_call (fx, &r, "create", "sis", "order_id", "o-1", "amount", (int64_t) 1000,
+             "currency", "usd");
     assert_string_equal (r_code (&r), "bad_request");
     assert_non_null (strstr (r_str (&r, "error.message"), "currency"));
     reply_destroy (&r);
     //  None of them made a payment
-    s_call (fx, &r, "status", "s", "order_id", "o-1");
+    fx_call (fx, &r, "status", "s", "order_id", "o-1");
     assert_string_equal (r_code (&r), "not_found");
     reply_destroy (&r);
 }
@@ -462,8 +229,8 @@ test_capture_twice_moves_money_once (void **state)
     char id [32], capture_id [32];
     s_create_captured (fx, "o-1", 1000, id, capture_id);
     reply_t r;
-    s_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
-            "amount", (int64_t) 1000, "currency", "USD");
+    fx_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
+             "amount", (int64_t) 1000, "currency", "USD");
     assert_true (r_ok (&r));
     assert_string_equal (r_str (&r, "capture_id"), capture_id);
     reply_destroy (&r);
@@ -478,9 +245,9 @@ test_capture_of_unknown_payment_is_not_found (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     reply_t r;
-    s_call (fx, &r, "capture", "ssis", "order_id", "o-1",
-            "provider_order_id", "SBX-0000000000000000", "amount", (int64_t) 1000,
-            "currency", "USD");
+    fx_call (fx, &r, "capture", "ssis", "order_id", "o-1",
+             "provider_order_id", "SBX-0000000000000000", "amount", (int64_t) 1000,
+             "currency", "USD");
     assert_string_equal (r_code (&r), "not_found");
     reply_destroy (&r);
 }
@@ -492,16 +259,16 @@ test_capture_that_does_not_match_is_refused (void **state)
     char id [32];
     s_create (fx, "o-1", 1000, id);
     reply_t r;
-    s_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
-            "amount", (int64_t) 999, "currency", "USD");
+    fx_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
+             "amount", (int64_t) 999, "currency", "USD");
     assert_string_equal (r_code (&r), "bad_request");
     reply_destroy (&r);
-    s_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
-            "amount", (int64_t) 1000, "currency", "EUR");
+    fx_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
+             "amount", (int64_t) 1000, "currency", "EUR");
     assert_string_equal (r_code (&r), "bad_request");
     reply_destroy (&r);
-    s_call (fx, &r, "capture", "ssis", "order_id", "o-2", "provider_order_id", id,
-            "amount", (int64_t) 1000, "currency", "USD");
+    fx_call (fx, &r, "capture", "ssis", "order_id", "o-2", "provider_order_id", id,
+             "amount", (int64_t) 1000, "currency", "USD");
     assert_string_equal (r_code (&r), "bad_request");
     reply_destroy (&r);
     s_status (fx, &r, id);
@@ -518,8 +285,8 @@ test_amount_ending_in_02_is_declined_for_good (void **state)
     s_create (fx, "o-1", 1202, id);
     for (int attempt = 0; attempt < 2; attempt++) {
         reply_t r;
-        s_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
-                "amount", (int64_t) 1202, "currency", "USD");
+        fx_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
+                 "amount", (int64_t) 1202, "currency", "USD");
         assert_string_equal (r_code (&r), "payment_declined");
         reply_destroy (&r);
     }
@@ -538,15 +305,15 @@ test_amount_ending_in_03_fails_once_then_captures (void **state)
     char id [32];
     s_create (fx, "o-1", 1203, id);
     reply_t r;
-    s_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
-            "amount", (int64_t) 1203, "currency", "USD");
+    fx_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
+             "amount", (int64_t) 1203, "currency", "USD");
     assert_string_equal (r_code (&r), "unavailable");
     reply_destroy (&r);
     s_status (fx, &r, id);
     assert_string_equal (r_str (&r, "status"), "created");
     reply_destroy (&r);
-    s_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
-            "amount", (int64_t) 1203, "currency", "USD");
+    fx_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
+             "amount", (int64_t) 1203, "currency", "USD");
     assert_true (r_ok (&r));
     reply_destroy (&r);
     s_status (fx, &r, id);
@@ -563,14 +330,14 @@ test_first_failed_attempt_of_03_survives_a_restart (void **state)
     char id [32];
     s_create (fx, "o-1", 103, id);
     reply_t r;
-    s_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
-            "amount", (int64_t) 103, "currency", "USD");
+    fx_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
+             "amount", (int64_t) 103, "currency", "USD");
     assert_string_equal (r_code (&r), "unavailable");
     reply_destroy (&r);
-    s_stop (fx);
-    s_start (fx);
-    s_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
-            "amount", (int64_t) 103, "currency", "USD");
+    fx_stop (fx);
+    fx_start (fx);
+    fx_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
+             "amount", (int64_t) 103, "currency", "USD");
     assert_true (r_ok (&r));
     reply_destroy (&r);
 }
@@ -587,7 +354,7 @@ test_void_cancels_a_created_payment (void **state)
     s_create (fx, "o-1", 1000, id);
     for (int attempt = 0; attempt < 2; attempt++) {
         reply_t r;
-        s_call (fx, &r, "void", "s", "provider_order_id", id);
+        fx_call (fx, &r, "void", "s", "provider_order_id", id);
         assert_true (r_ok (&r));
         reply_destroy (&r);
     }
@@ -604,11 +371,11 @@ test_capture_of_voided_payment_is_refused (void **state)
     char id [32];
     s_create (fx, "o-1", 1000, id);
     reply_t r;
-    s_call (fx, &r, "void", "s", "provider_order_id", id);
+    fx_call (fx, &r, "void", "s", "provider_order_id", id);
     assert_true (r_ok (&r));
     reply_destroy (&r);
-    s_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
-            "amount", (int64_t) 1000, "currency", "USD");
+    fx_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
+             "amount", (int64_t) 1000, "currency", "USD");
     assert_string_equal (r_code (&r), "invalid_transition");
     assert_string_equal (r_str (&r, "error.message"), "payment was voided");
     reply_destroy (&r);
@@ -621,7 +388,7 @@ test_void_of_captured_payment_is_refused (void **state)
     char id [32], capture_id [32];
     s_create_captured (fx, "o-1", 1000, id, capture_id);
     reply_t r;
-    s_call (fx, &r, "void", "s", "provider_order_id", id);
+    fx_call (fx, &r, "void", "s", "provider_order_id", id);
     assert_string_equal (r_code (&r), "invalid_transition");
     assert_string_equal (r_str (&r, "error.message"),
                          "captured payments are refunded, not voided");
@@ -636,7 +403,7 @@ test_void_of_unknown_payment_is_not_found (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     reply_t r;
-    s_call (fx, &r, "void", "s", "provider_order_id", "SBX-0000000000000000");
+    fx_call (fx, &r, "void", "s", "provider_order_id", "SBX-0000000000000000");
     assert_string_equal (r_code (&r), "not_found");
     reply_destroy (&r);
 }
@@ -652,7 +419,7 @@ test_refund_gives_money_back (void **state)
     char id [32], capture_id [32];
     s_create_captured (fx, "o-1", 1000, id, capture_id);
     reply_t r;
-    s_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 1000);
+    fx_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 1000);
     assert_true (r_ok (&r));
     assert_memory_equal (r_str (&r, "refund_id"), "RFD-", 4);
     reply_destroy (&r);
@@ -670,11 +437,11 @@ test_refund_twice_refunds_once (void **state)
     char id [32], capture_id [32], refund_id [32];
     s_create_captured (fx, "o-1", 1000, id, capture_id);
     reply_t r;
-    s_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 600);
+    fx_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 600);
     assert_true (r_ok (&r));
     snprintf (refund_id, sizeof refund_id, "%s", r_str (&r, "refund_id"));
     reply_destroy (&r);
-    s_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 600);
+    fx_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 600);
     assert_true (r_ok (&r));
     assert_string_equal (r_str (&r, "refund_id"), refund_id);
     reply_destroy (&r);
@@ -690,7 +457,7 @@ test_refund_of_more_than_captured_is_refused (void **state)
     char id [32], capture_id [32];
     s_create_captured (fx, "o-1", 1000, id, capture_id);
     reply_t r;
-    s_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 1001);
+    fx_call (fx, &r, "refund", "si", "capture_id", capture_id, "amount", (int64_t) 1001);
     assert_string_equal (r_code (&r), "bad_request");
     reply_destroy (&r);
     s_status (fx, &r, id);
@@ -704,8 +471,8 @@ test_refund_of_unknown_capture_is_not_found (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     reply_t r;
-    s_call (fx, &r, "refund", "si", "capture_id", "CAP-0000000000000000",
-            "amount", (int64_t) 1);
+    fx_call (fx, &r, "refund", "si", "capture_id", "CAP-0000000000000000",
+             "amount", (int64_t) 1);
     assert_string_equal (r_code (&r), "not_found");
     reply_destroy (&r);
 }
@@ -719,10 +486,10 @@ test_status_of_unknown_payment_is_not_found (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     reply_t r;
-    s_call (fx, &r, "status", "s", "provider_order_id", "SBX-0000000000000000");
+    fx_call (fx, &r, "status", "s", "provider_order_id", "SBX-0000000000000000");
     assert_string_equal (r_code (&r), "not_found");
     reply_destroy (&r);
-    s_call (fx, &r, "status", "");
+    fx_call (fx, &r, "status", "");
     assert_string_equal (r_code (&r), "bad_request");
     reply_destroy (&r);
 }
@@ -735,12 +502,12 @@ test_restart_remembers_every_payment (void **state)
     s_create_captured (fx, "o-1", 1000, id, capture_id);
     s_create (fx, "o-2", 500, voided);
     reply_t r;
-    s_call (fx, &r, "void", "s", "provider_order_id", voided);
+    fx_call (fx, &r, "void", "s", "provider_order_id", voided);
     assert_true (r_ok (&r));
     reply_destroy (&r);
 
-    s_stop (fx);
-    s_start (fx);
+    fx_stop (fx);
+    fx_start (fx);
     s_status (fx, &r, id);
     assert_string_equal (r_str (&r, "status"), "captured");
     assert_int_equal (r_int (&r, "captures"), 1);
@@ -751,8 +518,8 @@ test_restart_remembers_every_payment (void **state)
     //  Idempotency holds across the restart too
     s_create (fx, "o-1", 1000, again);
     assert_string_equal (again, id);
-    s_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
-            "amount", (int64_t) 1000, "currency", "USD");
+    fx_call (fx, &r, "capture", "ssis", "order_id", "o-1", "provider_order_id", id,
+             "amount", (int64_t) 1000, "currency", "USD");
     assert_string_equal (r_str (&r, "capture_id"), capture_id);
     reply_destroy (&r);
 }
@@ -764,11 +531,11 @@ test_without_sync_a_clean_restart_still_remembers (void **state)
     //  risks the last writes on an OS crash, not on a restart
     fixture_t *fx = (fixture_t *) *state;
     fx->nosync = true;
-    s_start (fx);
+    fx_start (fx);
     char id [32], again [32];
     s_create (fx, "o-1", 1000, id);
-    s_stop (fx);
-    s_start (fx);
+    fx_stop (fx);
+    fx_start (fx);
     s_create (fx, "o-1", 1000, again);
     assert_string_equal (again, id);
 }
@@ -778,19 +545,19 @@ test_latency_delays_every_answer_but_loses_none (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     zconfig_put (fx->section, "latency_ms", "100");
-    s_start (fx);
+    fx_start (fx);
     const int count = 200;
     int64_t start = zclock_mono ();
     char rid [16];
     for (int i = 0; i < count; i++) {
         char order_id [32];
         snprintf (order_id, sizeof order_id, "o-%d", i);
-        s_send (fx, rid, "create", "sis", "order_id", order_id,
-                "amount", (int64_t) 1000, "currency", "USD");
+        fx_send (fx, rid, "create", "sis", "order_id", order_id,
+                 "amount", (int64_t) 1000, "currency", "USD");
     }
     for (int i = 0; i < count; i++) {
         reply_t r;
-        s_recv (fx, &r);
+        fx_recv (fx, &r);
         if (i == 0)
             assert_true (zclock_mono () - start >= 95);
         assert_true (r_ok (&r));
@@ -806,21 +573,21 @@ test_bad_messages_are_answered_not_dropped (void **state)
     fixture_t *fx = (fixture_t *) *state;
     reply_t r;
     //  Not msgpack at all
-    s_send_raw (fx, "\xc1 hello", 7);
-    s_recv (fx, &r);
+    fx_send_raw (fx, "\xc1 hello", 7);
+    fx_recv (fx, &r);
     assert_string_equal (r_code (&r), "bad_request");
     reply_destroy (&r);
     //  msgpack, but an array
-    s_send_raw (fx, "\x92\x01\x02", 3);
-    s_recv (fx, &r);
+    fx_send_raw (fx, "\x92\x01\x02", 3);
+    fx_recv (fx, &r);
     assert_string_equal (r_code (&r), "bad_request");
     reply_destroy (&r);
     //  No op
-    s_call (fx, &r, "", "");
+    fx_call (fx, &r, "", "");
     assert_string_equal (r_code (&r), "bad_request");
     reply_destroy (&r);
     //  An op this adapter does not know
-    s_call (fx, &r, "reserve", "");
+    fx_call (fx, &r, "reserve", "");
     assert_string_equal (r_code (&r), "unknown_op");
     reply_destroy (&r);
 }
@@ -837,10 +604,10 @@ test_other_protocol_version_is_refused (void **state)
     ord_pack_kv_int (&pk, "v", 2);
     ord_pack_kv_cstr (&pk, "op", "ping");
     ord_pack_kv_cstr (&pk, "rid", "r-v2");
-    s_send_raw (fx, buffer.data, buffer.size);
+    fx_send_raw (fx, buffer.data, buffer.size);
     msgpack_sbuffer_destroy (&buffer);
     reply_t r;
-    s_recv (fx, &r);
+    fx_recv (fx, &r);
     assert_string_equal (r_code (&r), "unsupported_version");
     assert_string_equal (r_str (&r, "rid"), "r-v2");
     reply_destroy (&r);
@@ -850,34 +617,34 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_descriptor_is_valid, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_ping_answers_name_and_version, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_bad_latency_refuses_to_start, setup_stopped, teardown),
-        cmocka_unit_test_setup_teardown (test_create_returns_ids, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_create_twice_creates_once, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_create_again_with_another_amount_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_create_with_bad_fields_stores_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_capture_moves_the_money, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_capture_twice_moves_money_once, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_capture_of_unknown_payment_is_not_found, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_capture_that_does_not_match_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_amount_ending_in_02_is_declined_for_good, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_amount_ending_in_03_fails_once_then_captures, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_first_failed_attempt_of_03_survives_a_restart, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_void_cancels_a_created_payment, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_capture_of_voided_payment_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_void_of_captured_payment_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_void_of_unknown_payment_is_not_found, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_refund_gives_money_back, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_refund_twice_refunds_once, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_refund_of_more_than_captured_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_refund_of_unknown_capture_is_not_found, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_status_of_unknown_payment_is_not_found, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_restart_remembers_every_payment, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_without_sync_a_clean_restart_still_remembers, setup_stopped, teardown),
-        cmocka_unit_test_setup_teardown (test_latency_delays_every_answer_but_loses_none, setup_stopped, teardown),
-        cmocka_unit_test_setup_teardown (test_bad_messages_are_answered_not_dropped, setup, teardown),
-        cmocka_unit_test_setup_teardown (test_other_protocol_version_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_descriptor_is_valid, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_ping_answers_name_and_version, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_bad_latency_refuses_to_start, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_create_returns_ids, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_create_twice_creates_once, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_create_again_with_another_amount_is_refused, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_create_with_bad_fields_stores_nothing, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_capture_moves_the_money, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_capture_twice_moves_money_once, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_capture_of_unknown_payment_is_not_found, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_capture_that_does_not_match_is_refused, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_amount_ending_in_02_is_declined_for_good, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_amount_ending_in_03_fails_once_then_captures, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_first_failed_attempt_of_03_survives_a_restart, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_void_cancels_a_created_payment, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_capture_of_voided_payment_is_refused, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_void_of_captured_payment_is_refused, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_void_of_unknown_payment_is_not_found, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_refund_gives_money_back, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_refund_twice_refunds_once, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_refund_of_more_than_captured_is_refused, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_refund_of_unknown_capture_is_not_found, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_status_of_unknown_payment_is_not_found, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_restart_remembers_every_payment, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_without_sync_a_clean_restart_still_remembers, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_latency_delays_every_answer_but_loses_none, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_bad_messages_are_answered_not_dropped, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_other_protocol_version_is_refused, setup, fx_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
