@@ -621,18 +621,31 @@ s_self_init (self_t *self, ord_why_t *why)
 }
 
 //  Waits for $TERM on the pipe (or for the pipe to break)
-static void
-s_wait_term (zsock_t *pipe)
+bool
+ord_adapter_handshake (zsock_t *pipe, int rc, const char *reason)
 {
-    while (true) {
-        char *command = zstr_recv (pipe);
-        if (!command)
-            return;
-        bool term = streq (command, "$TERM");
-        zstr_free (&command);
-        if (term)
-            return;
+    if (zsock_signal (pipe, 0) || zstr_send (pipe, rc? reason: ""))
+        return false;           //  the pipe is gone: nobody to serve
+    if (rc) {
+        //  Refused: wait for orderd's $TERM, as the contract says
+        while (!ord_adapter_pipe_says_term (pipe))
+            ;
+        return false;
     }
+    return true;
+}
+
+bool
+ord_adapter_pipe_says_term (zsock_t *pipe)
+{
+    zmsg_t *msg = zmsg_recv (pipe);
+    if (!msg)
+        return true;            //  interrupted or the pipe is gone
+    char *command = zmsg_popstr (msg);
+    bool term = command && streq (command, "$TERM");
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+    return term;
 }
 
 void
@@ -651,14 +664,8 @@ ord_adapter_run (zsock_t *pipe, const ord_plugin_args_t *args,
     int rc = args && spec? s_self_init (&self, &why): ORD_EINTERNAL;
     if (rc && !why.text [0])
         ord_why_set (&why, "%s", ord_strerror (rc));
-    //  The handshake: a signal, then "" or the reason
-    if (zsock_signal (pipe, 0) || zstr_send (pipe, rc? why.text: "")) {
+    if (!ord_adapter_handshake (pipe, rc, why.text)) {
         s_self_destroy (&self);
-        return;                 //  the pipe is gone: nobody to serve
-    }
-    if (rc) {
-        s_self_destroy (&self);
-        s_wait_term (pipe);
         return;
     }
 
@@ -670,14 +677,7 @@ ord_adapter_run (zsock_t *pipe, const ord_plugin_args_t *args,
         }
         void *which = zpoller_wait (self.poller, timeout);
         if (which == pipe) {
-            zmsg_t *msg = zmsg_recv (pipe);
-            if (!msg)
-                break;
-            char *command = zmsg_popstr (msg);
-            bool term = command && streq (command, "$TERM");
-            zstr_free (&command);
-            zmsg_destroy (&msg);
-            if (term)
+            if (ord_adapter_pipe_says_term (pipe))
                 break;
         }
         else

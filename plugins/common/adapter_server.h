@@ -140,6 +140,14 @@ int ord_adapter_env_open (const ord_plugin_args_t *args, unsigned int maxdbs,
     mdb_strerror" in *why. */
 int ord_adapter_store_error (int mdb_rc, const char *what, ord_why_t *why);
 
+/*  The pipe side of the actor contract, for adapters that run their own
+    loop (the bridge). ord_adapter_handshake signals the pipe and sends ""
+    (rc 0) or `reason`; when refusing it waits for $TERM. Returns true when
+    the adapter should go on to serve. ord_adapter_pipe_says_term reads one
+    command from the pipe and is true for $TERM (or a dead pipe). */
+bool ord_adapter_handshake (zsock_t *pipe, int rc, const char *reason);
+bool ord_adapter_pipe_says_term (zsock_t *pipe);
+
 #pragma GCC visibility pop
 
 #endif

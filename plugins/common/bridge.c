@@ -649,20 +649,6 @@ s_self_destroy (self_t *self)
     zcert_destroy (&self->cert);
 }
 
-static void
-s_wait_term (zsock_t *pipe)
-{
-    while (true) {
-        char *command = zstr_recv (pipe);
-        if (!command)
-            return;
-        bool term = streq (command, "$TERM");
-        zstr_free (&command);
-        if (term)
-            return;
-    }
-}
-
 void
 ord_bridge_run (zsock_t *pipe, const ord_plugin_args_t *args, const char *kind,
                 const char *name)
@@ -679,13 +665,8 @@ ord_bridge_run (zsock_t *pipe, const ord_plugin_args_t *args, const char *kind,
     int rc = args? s_self_init (&self, &why): ORD_EINTERNAL;
     if (rc && !why.text [0])
         ord_why_set (&why, "%s", ord_strerror (rc));
-    if (zsock_signal (pipe, 0) || zstr_send (pipe, rc? why.text: "")) {
+    if (!ord_adapter_handshake (pipe, rc, why.text)) {
         s_self_destroy (&self);
-        return;
-    }
-    if (rc) {
-        s_self_destroy (&self);
-        s_wait_term (pipe);
         return;
     }
 
@@ -697,14 +678,7 @@ ord_bridge_run (zsock_t *pipe, const ord_plugin_args_t *args, const char *kind,
         }
         void *which = zpoller_wait (self.poller, timeout);
         if (which == pipe) {
-            zmsg_t *msg = zmsg_recv (pipe);
-            if (!msg)
-                break;
-            char *command = zmsg_popstr (msg);
-            bool term = command && streq (command, "$TERM");
-            zstr_free (&command);
-            zmsg_destroy (&msg);
-            if (term)
+            if (ord_adapter_pipe_says_term (pipe))
                 break;
         }
         else
