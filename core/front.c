@@ -808,14 +808,9 @@ s_on_door (zloop_t *loop, zsock_t *door, void *arg)
         return 0;
     }
     //  The service door acts for one user at a time; the admin door for all
-    bool user_required = request->door == ORD_DOOR_SERVICE && request->op != ORD_OP_HEALTH;
-    if (request->op != ORD_OP_CREATE
-    &&  ord_wire_str (map, "user_id", user_required, ORD_MAX_ID_LEN, &request->user_id, &why)) {
-        s_fail (self, &request, ORD_EBADREQ, why.text);
-        return 0;
-    }
-    if (request->op == ORD_OP_CREATE
-    &&  ord_wire_str (map, "user_id", true, ORD_MAX_ID_LEN, &request->user_id, &why)) {
+    bool user_required = request->op == ORD_OP_CREATE
+                      || (request->door == ORD_DOOR_SERVICE && request->op != ORD_OP_HEALTH);
+    if (ord_wire_str (map, "user_id", user_required, ORD_MAX_ID_LEN, &request->user_id, &why)) {
         s_fail (self, &request, ORD_EBADREQ, why.text);
         return 0;
     }
