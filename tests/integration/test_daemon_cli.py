@@ -133,6 +133,12 @@ class TestCli(unittest.TestCase):
                               if l.startswith(b' ') or l.startswith(b'database='))
         return out
 
+    def test_two_plugins_with_one_name_refused(self):
+        same = os.path.join(h.BUILD, 'tests', 'plugins', 'same_name.so')
+        rc, out, err = run('-c', self.d.cfg_path, '--set', 'fulfilment/plugin=' + same,
+                           timeout=TIMEOUT)
+        self.assertRefused(rc, out, err, 'name: two plugins are both called payment_sandbox')
+
     def test_foreign_lmdb_refused(self):
         data_dir = self.d.data_dir
         before = self.foreign_lmdb(data_dir)
