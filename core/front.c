@@ -152,11 +152,13 @@ s_acquire (ord_front_t *self)
     return NULL;
 }
 
-//  Hands a request to the actor of `key`. Returns false when no actor
-//  can take it now (the caller queues it).
+//  Hands a request to the actor of its order (request->order_id, or
+//  "$stock" for the admin stock op). Returns false when no actor can take
+//  it now (the caller queues it).
 static bool
-s_dispatch (ord_front_t *self, ord_request_t *request, const char *key)
+s_dispatch (ord_front_t *self, ord_request_t *request)
 {
+    const char *key = request->order_id;
     s_slot_t *slot = (s_slot_t *) zhashx_lookup (self->bound, key);
     if (!slot) {
         slot = s_acquire (self);
@@ -175,8 +177,6 @@ s_dispatch (ord_front_t *self, ord_request_t *request, const char *key)
         zlistx_delete (self->idle, slot->idle_handle);
         slot->idle_handle = NULL;
     }
-    if (key != request->order_id)
-        snprintf (request->order_id, sizeof request->order_id, "%s", key);
     request->fresh = slot->fresh;
     slot->fresh = false;
     slot->inflight++;
@@ -192,7 +192,11 @@ s_dispatch (ord_front_t *self, ord_request_t *request, const char *key)
 static void
 s_dispatch_or_wait (ord_front_t *self, ord_request_t *request, const char *key)
 {
-    if (s_dispatch (self, request, key))
+    //  The key goes with the request, so that a request that waits is
+    //  still bound to its own order's actor when its turn comes
+    if (key != request->order_id)
+        snprintf (request->order_id, sizeof request->order_id, "%s", key);
+    if (s_dispatch (self, request))
         return;
     if (zlistx_size (self->waiting) >= (size_t) self->config->max_queue) {
         s_fail (self, &request, ORD_EBUSY, "every order actor is busy and the queue is full");
@@ -206,7 +210,7 @@ s_drain_waiting (ord_front_t *self)
 {
     ord_request_t *request;
     while ((request = (ord_request_t *) zlistx_first (self->waiting))) {
-        if (!s_dispatch (self, request, request->order_id))
+        if (!s_dispatch (self, request))
             break;
         zlistx_detach (self->waiting, NULL);
     }
