@@ -313,10 +313,15 @@ s_do_get (ord_front_t *self, ord_request_t *request)
     int mdb_rc = mdb_get (txn, ord_store_dbi (store, ORD_DB_ORDERS), &key, &value);
     msgpack_unpacked record;
     msgpack_unpacked_init (&record);
+    //  A stored record was checked on its way in: no need for the full
+    //  request checks of ord_wire_decode, only a plain decode
+    size_t offset = 0;
     if (mdb_rc == MDB_NOTFOUND)
         rc = ORD_ENOTFOUND;
     else
-    if (mdb_rc || ord_wire_decode (value.mv_data, value.mv_size, &record, &why))
+    if (mdb_rc
+    ||  msgpack_unpack_next (&record, value.mv_data, value.mv_size, &offset) != MSGPACK_UNPACK_SUCCESS
+    ||  record.data.type != MSGPACK_OBJECT_MAP)
         rc = ORD_ESTORE;
     else {
         ord_str_t owner = ord_str_of (ord_wire_find (&record.data, "user_id"));
@@ -773,9 +778,10 @@ s_on_door (zloop_t *loop, zsock_t *door, void *arg)
     int rc = ord_wire_decode (zframe_data (body), zframe_size (body), &request->body, &why);
     if (rc) {
         //  A map refused for its depth or its strings still has its rid
-        ord_str_t rid = ord_str_of (ord_wire_find (&request->body.data, "rid"));
-        if (rid.ptr && rid.len <= 64 && !memchr (rid.ptr, 0, rid.len)
-        &&  ord_wire_utf8 (rid.ptr, rid.len))
+        ord_str_t rid;
+        ord_why_t ignored;
+        if (ord_wire_str (&request->body.data, "rid", false, 64, &rid, &ignored) == 0
+        &&  rid.ptr && ord_wire_utf8 (rid.ptr, rid.len))
             request->rid = rid;
         s_fail (self, &request, rc, why.text);
         return 0;
