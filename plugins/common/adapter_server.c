@@ -133,7 +133,7 @@ ord_adapter_env_open (const ord_plugin_args_t *args, unsigned int maxdbs,
     MDB_env *env = NULL;
     int64_t map_size;
     int rc = ord_adapter_config_int (args->config, "map_size", 1024 * 1024,
-                                     (int64_t) SIZE_MAX / 2, ORD_ADAPTER_MAP_SIZE,
+                                     (int64_t) (SIZE_MAX / 2), ORD_ADAPTER_MAP_SIZE,
                                      true, &map_size, why);
     if (rc)
         goto fail;

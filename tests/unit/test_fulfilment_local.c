@@ -187,6 +187,25 @@ test_bad_reserve_ttl_refuses_to_start (void **state)
     zstr_free (&reason);
 }
 
+static void
+test_map_size_takes_gigabytes (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    zconfig_put (fx->section, "map_size", "8G");
+    fx_start (fx);
+    assert_stock (fx, "sku-apple", 100, 0);
+}
+
+static void
+test_bad_map_size_refuses_to_start (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    zconfig_put (fx->section, "map_size", "12X");
+    char *reason = fx_try_start (fx);
+    assert_non_null (strstr (reason, "map_size"));
+    zstr_free (&reason);
+}
+
 
 //  --------------------------------------------------------------------------
 //  stock
@@ -615,6 +634,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_unparsable_stock_file_refuses_to_start, setup_stopped, fx_teardown),
         cmocka_unit_test_setup_teardown (test_stock_file_with_a_bad_count_refuses_to_start, setup_stopped, fx_teardown),
         cmocka_unit_test_setup_teardown (test_bad_reserve_ttl_refuses_to_start, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_map_size_takes_gigabytes, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_bad_map_size_refuses_to_start, setup_stopped, fx_teardown),
         cmocka_unit_test_setup_teardown (test_stock_file_seeds_the_store, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_unknown_sku_has_no_stock, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_stock_set_sets_available_only, setup, fx_teardown),
