@@ -624,6 +624,7 @@ s_handle (self_t *self, ord_request_t *request)
 void
 ord_actor (zsock_t *pipe, void *args)
 {
+    ord_thread_name ("ord-actor");
     self_t *self = s_self_new (pipe, (ord_engine_t *) args);
     zsock_signal (pipe, 0);
     if (!self) {

@@ -1,5 +1,6 @@
 /*  engine: clock and crash points. */
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include "engine.h"
 
@@ -39,6 +40,14 @@ bool
 ord_log_verbose (void)
 {
     return s_verbose;
+}
+
+void
+ord_thread_name (const char *name)
+{
+    char truncated [16];
+    snprintf (truncated, sizeof truncated, "%s", name);
+    prctl (PR_SET_NAME, truncated, 0, 0, 0);
 }
 
 int64_t

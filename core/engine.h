@@ -28,6 +28,10 @@ void ord_log_set_verbose (bool verbose);
 bool ord_log_verbose (void);
 #define ord_debug(...) do { if (ord_log_verbose ()) zsys_debug (__VA_ARGS__); } while (0)
 
+/*  Names the calling thread (at most 15 bytes are kept), so that top -H
+    and perf tell the writer, the actors and the adapters apart. */
+void ord_thread_name (const char *name);
+
 /*  Milliseconds since the Unix epoch. */
 int64_t ord_engine_now (void);
 

@@ -994,6 +994,7 @@ static void
 s_prober (zsock_t *pipe, void *arg)
 {
     ord_engine_t *engine = (ord_engine_t *) arg;
+    ord_thread_name ("ord-prober");
     zsock_signal (pipe, 0);
     zpoller_t *poller = zpoller_new (pipe, NULL);
     while (true) {

@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "engine.h"
 #include "store.h"
 
 static const char *s_db_names [ORD_DB_COUNT] = {
@@ -819,6 +820,7 @@ s_writer_actor (zsock_t *pipe, void *args_)
 {
     s_writer_args_t *args = (s_writer_args_t *) args_;
     ord_store_t *store = args->store;
+    ord_thread_name ("ord-writer");
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     zsock_t *publisher = zsock_new (ZMQ_PUB);
     assert (router && publisher);

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -658,6 +659,11 @@ ord_adapter_run (zsock_t *pipe, const ord_plugin_args_t *args,
     self.args = args;
     self.spec = spec;
     self.state = state;
+    if (spec) {
+        char name [16];
+        snprintf (name, sizeof name, "ad-%s", spec->name);
+        prctl (PR_SET_NAME, name, 0, 0, 0);
+    }
 
     ord_why_t why;
     why.text [0] = 0;

@@ -9,7 +9,6 @@
     capture (recorded: asking again answers the same decline); 3 answers
     `unavailable` on the first capture attempt (the attempt is recorded)
     and succeeds on any later one. Every op is idempotent. */
-#include <sys/random.h>
 #include "orderd/plugin.h"
 #include "../common/adapter_server.h"
 #include "../common/payment_ledger.h"
@@ -21,21 +20,22 @@
 
 typedef struct {
     ord_ledger_t ledger;
+    uint64_t last_id;               //  of every id made, see s_new_id
 } self_t;
 
 
-//  Makes a new id prefix + 16 hex digits that is not yet a key of `dbi`
+//  Ids are prefix + 16 hex digits of (milliseconds << 20 | sequence),
+//  above every id already stored: new payments and captures then land at
+//  the right edge of their B-trees, so a commit rewrites a few pages
+//  instead of one random leaf per payment (docs/BENCHMARKS.md).
 static int
-s_new_id (MDB_txn *txn, MDB_dbi dbi, const char *prefix, char *id, size_t size,
-          ord_why_t *why)
+s_new_id (self_t *self, MDB_txn *txn, MDB_dbi dbi, const char *prefix, char *id,
+          size_t size, ord_why_t *why)
 {
+    uint64_t now = (uint64_t) zclock_time () << 20;
     for (int tries = 0; tries < 8; tries++) {
-        uint64_t random;
-        if (getrandom (&random, sizeof random, 0) != (ssize_t) sizeof random) {
-            ord_why_set (why, "getrandom: %s", strerror (errno));
-            return ORD_EINTERNAL;
-        }
-        snprintf (id, size, "%s%016" PRIX64, prefix, random);
+        self->last_id = now > self->last_id? now: self->last_id + 1;
+        snprintf (id, size, "%s%016" PRIX64, prefix, self->last_id);
         MDB_val key = { strlen (id), id }, data;
         int rc = mdb_get (txn, dbi, &key, &data);
         if (rc == MDB_NOTFOUND)
@@ -45,6 +45,36 @@ s_new_id (MDB_txn *txn, MDB_dbi dbi, const char *prefix, char *id, size_t size,
     }
     ord_why_set (why, "could not make a unique id");
     return ORD_EINTERNAL;
+}
+
+//  Raises self->last_id to the largest id with `prefix` in `dbi`
+static int
+s_seed_last_id (self_t *self, MDB_txn *txn, MDB_dbi dbi, const char *prefix,
+                ord_why_t *why)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, dbi, &cursor);
+    if (rc)
+        return ord_adapter_store_error (rc, "open cursor", why);
+    //  Hex digits sort below '~': the first key past prefix~ follows the last id
+    char bound [16];
+    snprintf (bound, sizeof bound, "%s~", prefix);
+    MDB_val key = { strlen (bound), bound }, data;
+    rc = mdb_cursor_get (cursor, &key, &data, MDB_SET_RANGE);
+    rc = rc == 0? mdb_cursor_get (cursor, &key, &data, MDB_PREV)
+       : rc == MDB_NOTFOUND? mdb_cursor_get (cursor, &key, &data, MDB_LAST): rc;
+    size_t prefix_len = strlen (prefix);
+    if (rc == 0 && key.mv_size == prefix_len + 16
+    &&  memcmp (key.mv_data, prefix, prefix_len) == 0) {
+        char hex [17];
+        memcpy (hex, (char *) key.mv_data + prefix_len, 16);
+        hex [16] = 0;
+        uint64_t last = strtoull (hex, NULL, 16);
+        if (last > self->last_id)
+            self->last_id = last;
+    }
+    mdb_cursor_close (cursor);
+    return rc == 0 || rc == MDB_NOTFOUND? 0: ord_adapter_store_error (rc, "read ids", why);
 }
 
 static void
@@ -75,7 +105,7 @@ s_create (ord_adapter_call_t *call)
     if (rc)
         return rc;
     if (!done) {
-        rc = s_new_id (call->txn, self->ledger.payments, "SBX-", payment.id,
+        rc = s_new_id (self, call->txn, self->ledger.payments, "SBX-", payment.id,
                        sizeof payment.id, &call->why);
         if (rc == 0)
             rc = ord_ledger_insert (&self->ledger, call->txn, &payment, &call->why);
@@ -117,7 +147,7 @@ s_capture (ord_adapter_call_t *call)
     }
     call->keep_writes = false;
     char capture_id [S_ID_MAX + 1];
-    rc = s_new_id (call->txn, self->ledger.captures, "CAP-", capture_id,
+    rc = s_new_id (self, call->txn, self->ledger.captures, "CAP-", capture_id,
                    sizeof capture_id, &call->why);
     if (rc == 0)
         rc = ord_ledger_captured (&self->ledger, call->txn, &payment, capture_id,
@@ -161,7 +191,7 @@ s_refund (ord_adapter_call_t *call)
     if (rc || done)
         return rc;
     char refund_id [S_ID_MAX + 1];
-    rc = s_new_id (call->txn, self->ledger.captures, "RFD-", refund_id,
+    rc = s_new_id (self, call->txn, self->ledger.captures, "RFD-", refund_id,
                    sizeof refund_id, &call->why);
     if (rc == 0)
         rc = ord_ledger_refunded (&self->ledger, call->txn, &payment, refund_id,
@@ -197,7 +227,14 @@ s_open (void *state, MDB_txn *txn, const ord_plugin_args_t *args, ord_why_t *why
 {
     (void) args;
     self_t *self = (self_t *) state;
-    return ord_ledger_open (&self->ledger, txn, S_ID_MAX, why);
+    int rc = ord_ledger_open (&self->ledger, txn, S_ID_MAX, why);
+    if (rc == 0)
+        rc = s_seed_last_id (self, txn, self->ledger.payments, "SBX-", why);
+    if (rc == 0)
+        rc = s_seed_last_id (self, txn, self->ledger.captures, "CAP-", why);
+    if (rc == 0)
+        rc = s_seed_last_id (self, txn, self->ledger.captures, "RFD-", why);
+    return rc;
 }
 
 static const ord_adapter_op_t s_ops [] = {

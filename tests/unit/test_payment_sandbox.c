@@ -524,6 +524,25 @@ test_restart_remembers_every_payment (void **state)
     reply_destroy (&r);
 }
 
+//  Ids grow with time and past every stored id, even when the clock
+//  would give a smaller one: a later payment never reuses an id
+static void
+test_ids_grow_across_a_restart (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char first [32], second [32], capture_id [32], third [32], capture_again [32];
+    s_create (fx, "o-1", 1000, first);
+    s_create_captured (fx, "o-2", 1000, second, capture_id);
+    assert_true (strcmp (second, first) > 0);
+    fx_stop (fx);
+    fx_start (fx);
+    s_create_captured (fx, "o-3", 1000, third, capture_again);
+    assert_true (strcmp (third, second) > 0);
+    assert_true (strcmp (capture_again, capture_id) > 0);
+    assert_int_equal (strncmp (third, "SBX-", 4), 0);
+    assert_int_equal (strncmp (capture_again, "CAP-", 4), 0);
+}
+
 static void
 test_without_sync_a_clean_restart_still_remembers (void **state)
 {
@@ -641,6 +660,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_refund_of_unknown_capture_is_not_found, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_status_of_unknown_payment_is_not_found, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_restart_remembers_every_payment, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_ids_grow_across_a_restart, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_without_sync_a_clean_restart_still_remembers, setup_stopped, fx_teardown),
         cmocka_unit_test_setup_teardown (test_latency_delays_every_answer_but_loses_none, setup_stopped, fx_teardown),
         cmocka_unit_test_setup_teardown (test_bad_messages_are_answered_not_dropped, setup, fx_teardown),
