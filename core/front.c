@@ -13,6 +13,7 @@
 #define S_SCAN_MAX        256      //  timers or sagas picked up per tick
 #define S_PURGE_MAX       1000     //  idempotency keys purged per tick
 #define S_STOP_GRACE_MS   30000    //  in-flight work gets this long at stop
+#define S_BURST           64       //  messages taken from one socket a wake-up
 
 typedef struct {
     zactor_t *actor;
@@ -223,19 +224,23 @@ s_on_reply (zloop_t *loop, zsock_t *replies, void *arg)
 {
     (void) loop;
     ord_front_t *self = (ord_front_t *) arg;
-    ord_request_t *request = NULL;
-    if (zsock_recv (replies, "p", &request) || !request)
-        return 0;
-    s_slot_t *slot = (s_slot_t *) zhashx_lookup (self->bound, request->order_id);
-    if (slot && --slot->inflight == 0) {
-        slot->idle_since = zclock_mono ();
-        slot->idle_handle = zlistx_add_end (self->idle, slot);
+    for (int taken = 0; taken < S_BURST; taken++) {
+        if (taken > 0 && !(zsock_events (replies) & ZMQ_POLLIN))
+            break;
+        ord_request_t *request = NULL;
+        if (zsock_recv (replies, "p", &request) || !request)
+            break;
+        s_slot_t *slot = (s_slot_t *) zhashx_lookup (self->bound, request->order_id);
+        if (slot && --slot->inflight == 0) {
+            slot->idle_since = zclock_mono ();
+            slot->idle_handle = zlistx_add_end (self->idle, slot);
+        }
+        self->inflight--;
+        s_send (self, &request);
+        s_drain_waiting (self);
+        if (self->stopping && self->inflight == 0)
+            return -1;
     }
-    self->inflight--;
-    s_send (self, &request);
-    s_drain_waiting (self);
-    if (self->stopping && self->inflight == 0)
-        return -1;
     return 0;
 }
 
@@ -745,14 +750,10 @@ s_process (ord_front_t *self, ord_request_t *request)
     }
 }
 
-static int
-s_on_door (zloop_t *loop, zsock_t *door, void *arg)
+//  Takes one request off a door and answers or dispatches it
+static void
+s_take_request (ord_front_t *self, zsock_t *door, zmsg_t *msg)
 {
-    (void) loop;
-    ord_front_t *self = (ord_front_t *) arg;
-    zmsg_t *msg = zmsg_recv (door);
-    if (!msg)
-        return 0;
     ord_request_t *request = ord_request_new (door == self->doors [0]? ORD_DOOR_SERVICE
                                                                        : ORD_DOOR_ADMIN);
     zframe_t *body = zmsg_last (msg);
@@ -763,7 +764,7 @@ s_on_door (zloop_t *loop, zsock_t *door, void *arg)
         //  No envelope means no way to answer: nothing came from a client
         zframe_destroy (&body);
         ord_request_destroy (&request);
-        return 0;
+        return;
     }
     ord_why_t why;
     if ((int64_t) zframe_size (body) > self->config->max_body) {
@@ -771,7 +772,7 @@ s_on_door (zloop_t *loop, zsock_t *door, void *arg)
                      zframe_size (body), self->config->max_body);
         zframe_destroy (&body);
         s_fail (self, &request, ORD_ETOOLARGE, why.text);
-        return 0;
+        return;
     }
     //  The decoded body points into the frame, which lives as long as it
     request->body_frame = body;
@@ -784,28 +785,28 @@ s_on_door (zloop_t *loop, zsock_t *door, void *arg)
         &&  rid.ptr && ord_wire_utf8 (rid.ptr, rid.len))
             request->rid = rid;
         s_fail (self, &request, rc, why.text);
-        return 0;
+        return;
     }
     const msgpack_object *map = &request->body.data;
     ord_str_t rid, op;
     int64_t version = 0;
     if (ord_wire_str (map, "rid", false, 64, &rid, &why)) {
         s_fail (self, &request, ORD_EBADREQ, why.text);
-        return 0;
+        return;
     }
     request->rid = rid;
     if (ord_wire_int (map, "v", true, INT64_MIN, INT64_MAX, &version, &why)) {
         s_fail (self, &request, ORD_EBADREQ, why.text);
-        return 0;
+        return;
     }
     if (version != ORD_WIRE_VERSION) {
         ord_why_set (&why, "v: this orderd speaks version %d", ORD_WIRE_VERSION);
         s_fail (self, &request, ORD_EVERSION, why.text);
-        return 0;
+        return;
     }
     if (ord_wire_str (map, "op", true, 64, &op, &why)) {
         s_fail (self, &request, ORD_EBADREQ, why.text);
-        return 0;
+        return;
     }
     request->op = ord_op_parse (op);
     bool admin_only = request->op == ORD_OP_ADVANCE || request->op == ORD_OP_STATS
@@ -815,22 +816,39 @@ s_on_door (zloop_t *loop, zsock_t *door, void *arg)
         ord_why_set (&why, "op: '%.*s' is not an operation of this door", (int) op.len, op.ptr);
         request->op = ORD_OP_COUNT;
         s_fail (self, &request, ORD_EUNKNOWNOP, why.text);
-        return 0;
+        return;
     }
     //  The service door acts for one user at a time; the admin door for all
     bool user_required = request->op == ORD_OP_CREATE
                       || (request->door == ORD_DOOR_SERVICE && request->op != ORD_OP_HEALTH);
     if (ord_wire_str (map, "user_id", user_required, ORD_MAX_ID_LEN, &request->user_id, &why)) {
         s_fail (self, &request, ORD_EBADREQ, why.text);
-        return 0;
+        return;
     }
     if (self->stopping) {
         s_fail (self, &request, ORD_EUNAVAILABLE, "orderd is shutting down");
-        return 0;
+        return;
     }
     s_process (self, request);
+}
+
+//  Up to S_BURST requests a wake-up: under load one poll serves many
+static int
+s_on_door (zloop_t *loop, zsock_t *door, void *arg)
+{
+    (void) loop;
+    ord_front_t *self = (ord_front_t *) arg;
+    for (int taken = 0; taken < S_BURST; taken++) {
+        if (taken > 0 && !(zsock_events (door) & ZMQ_POLLIN))
+            break;
+        zmsg_t *msg = zmsg_recv (door);
+        if (!msg)
+            break;
+        s_take_request (self, door, msg);
+    }
     return 0;
 }
+
 
 //  ---------------------------------------------------------------------
 //  Background work
