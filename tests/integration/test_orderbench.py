@@ -122,6 +122,20 @@ class OrderbenchTest(unittest.TestCase):
             self.assertIn('commits/s', text)
             self.assertEqual(os.listdir(tmp), [], 'the probe leaves nothing behind')
 
+    def test_hop_probe(self):
+        # --json -: stdout holds the JSON alone, the summary goes to stderr
+        proc = subprocess.run([ORDERBENCH, '--hop-probe', '--probe-seconds', '1', '--json', '-'],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, cwd=SOURCE, timeout=60 * SLOW)
+        text = (proc.stdout + proc.stderr).decode('utf-8', 'replace')
+        self.assertEqual(proc.returncode, 0, text)
+        hop = json.loads(proc.stdout)['hop_probe']
+        for key in ('round_trips', 'round_trips_per_s', 'wall_us_per_round_trip',
+                    'cpu_us_per_round_trip', 'context_switches_per_round_trip'):
+            self.assertIsInstance(hop.get(key), (int, float), '%s: %r' % (key, hop))
+            self.assertGreater(hop[key], 0, key)
+        self.assertIn('round trips/s', proc.stderr.decode('utf-8', 'replace'))
+
     def test_unreachable_daemon_fails_fast(self):
         rc, figures, text = run_bench(['-e', 'tcp://127.0.0.1:1', '-a', 'tcp://127.0.0.1:1',
                                        '--duration', '1'], timeout=30)

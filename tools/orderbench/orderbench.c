@@ -13,7 +13,7 @@ s_usage (FILE *stream)
 {
     fprintf (stream,
         "usage: orderbench [--spawn | -e ENDPOINT -a ENDPOINT] [options]\n"
-        "       orderbench --fsync-probe DIR\n"
+        "       orderbench --fsync-probe DIR | --hop-probe\n"
         "\n"
         "Load (each order: create -> initiate_payment -> confirm):\n"
         "  --clients N         DEALER sockets (default 32)\n"
@@ -50,7 +50,12 @@ s_usage (FILE *stream)
         "Output:\n"
         "  --fsync-probe DIR   single-put LMDB commits/s with fsync in DIR (~3 s); alone\n"
         "                      it only probes, with load options it probes, then runs\n"
-        "  --probe-seconds S   length of the probe (default 3)\n"
+        "  --hop-probe         what one message hand-off between two threads costs: a\n"
+        "                      ping-pong of 64-byte frames with a zactor over inproc\n"
+        "                      ZeroMQ (~3 s); round trips/s, wall and process CPU us and\n"
+        "                      context switches per round trip; alone or before a run,\n"
+        "                      like --fsync-probe\n"
+        "  --probe-seconds S   length of each probe (default 3)\n"
         "  --json FILE         the figures as JSON (- for stdout)\n"
         "  -q, --quiet         no progress lines\n"
         "\n"
@@ -238,6 +243,9 @@ main (int argc, char *argv [])
             arg++;
         }
         else
+        if (streq (word, "--hop-probe"))
+            options.hop_probe = true;
+        else
         if (streq (word, "--spawn")) {
             options.spawn = true;
             load_asked = true;
@@ -328,11 +336,19 @@ main (int argc, char *argv [])
             goto done;
         report.have_probe = true;
         report.probe_commits_per_s = rate;
-        if (!load_asked) {
-            ob_report_print (&report, options.json && streq (options.json, "-")? stderr: stdout);
-            status = options.json? (ob_report_json (&report, options.json)? 2: 0): 0;
+    }
+    if (options.hop_probe) {
+        if (!options.quiet)
+            fprintf (stderr, "hop probe: %.1f s of 64-byte round trips with a zactor ...\n",
+                     options.probe_seconds);
+        if (ob_hop_probe (options.probe_seconds, &report.hop))
             goto done;
-        }
+        report.have_hop = true;
+    }
+    if ((options.fsync_dir || options.hop_probe) && !load_asked) {
+        ob_report_print (&report, options.json && streq (options.json, "-")? stderr: stdout);
+        status = options.json? (ob_report_json (&report, options.json)? 2: 0): 0;
+        goto done;
     }
 
     if (options.spawn) {

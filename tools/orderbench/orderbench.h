@@ -1,7 +1,7 @@
 /*  orderbench: the load generator that plays many cart services at once.
     Shared declarations of its modules: hist (latency histograms), load
     (the client loops), daemon (a spawned orderd and /proc readings), probe
-    (the fsync ceiling) and report (text and JSON). */
+    (the fsync and hop ceilings) and report (text and JSON). */
 #ifndef OB_ORDERBENCH_H_INCLUDED
 #define OB_ORDERBENCH_H_INCLUDED
 
@@ -82,6 +82,7 @@ typedef struct {
     int64_t preload;            /* orders created before measuring */
     const char *json;           /* file, "-" for stdout, or NULL */
     const char *fsync_dir;      /* --fsync-probe DIR */
+    bool hop_probe;             /* --hop-probe */
     double probe_seconds;
     bool spawn;
     const char *orderd;         /* binary to spawn */
@@ -173,6 +174,20 @@ double ob_self_cpu (void);          /* this process, every thread */
 int ob_fsync_probe (const char *dir, double seconds, double *commits_per_s,
                     uint64_t *commits);
 
+//  hop: a ping-pong of 64-byte frames between this thread and a zactor over
+//  its inproc PAIR pipe, each side blocked until the other answers, for
+//  about `seconds`. CPU and context switches are the whole process's
+//  (getrusage RUSAGE_SELF), over the ping-pong only.
+typedef struct {
+    uint64_t round_trips;
+    double seconds;                 /* wall time */
+    double cpu_seconds;             /* utime + stime */
+    uint64_t context_switches;      /* voluntary + involuntary */
+} ob_hop_t;
+
+/*  Returns 0, or -1 with the reason on stderr. */
+int ob_hop_probe (double seconds, ob_hop_t *hop);
+
 //  -------------------------------------------------------------------------
 //  report
 
@@ -180,6 +195,8 @@ typedef struct {
     const ob_options_t *options;
     bool have_probe;
     double probe_commits_per_s;
+    bool have_hop;
+    ob_hop_t hop;
     bool have_preload;
     ob_result_t preload;
     bool have_run;

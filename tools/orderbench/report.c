@@ -20,6 +20,14 @@ ob_report_print (const ob_report_t *report, FILE *out)
     if (report->have_probe)
         fprintf (out, "fsync probe (%s): %.0f commits/s (single-put LMDB transactions, "
                  "default sync)\n", options->fsync_dir, report->probe_commits_per_s);
+    if (report->have_hop) {
+        const ob_hop_t *hop = &report->hop;
+        double trips = (double) hop->round_trips;
+        fprintf (out, "hop probe: %.0f round trips/s, %.1f us wall, %.1f us process CPU, "
+                 "%.2f context switches per round trip (64-byte frames, thread <-> zactor, "
+                 "inproc PAIR)\n", s_rate (trips, hop->seconds), 1e6 * hop->seconds / trips,
+                 1e6 * hop->cpu_seconds / trips, (double) hop->context_switches / trips);
+    }
     if (report->have_preload) {
         const ob_result_t *preload = &report->preload;
         fprintf (out, "preload: %" PRIu64 " orders in %.1f s (%.0f creates/s), errors %" PRIu64 "\n",
@@ -152,6 +160,16 @@ ob_report_json (const ob_report_t *report, const char *path)
         fprintf (out, ",\n  \"fsync_probe\": {\"dir\": ");
         s_json_str (out, options->fsync_dir);
         fprintf (out, ", \"commits_per_s\": %.1f}", report->probe_commits_per_s);
+    }
+    if (report->have_hop) {
+        const ob_hop_t *hop = &report->hop;
+        double trips = (double) hop->round_trips;
+        fprintf (out, ",\n  \"hop_probe\": {\"round_trips\": %" PRIu64 ", \"seconds\": %.3f, "
+                 "\"round_trips_per_s\": %.1f, \"wall_us_per_round_trip\": %.2f, "
+                 "\"cpu_us_per_round_trip\": %.2f, \"context_switches_per_round_trip\": %.3f}",
+                 hop->round_trips, hop->seconds, s_rate (trips, hop->seconds),
+                 1e6 * hop->seconds / trips, 1e6 * hop->cpu_seconds / trips,
+                 (double) hop->context_switches / trips);
     }
     if (report->have_preload) {
         const ob_result_t *preload = &report->preload;
