@@ -133,14 +133,27 @@ s_queue_saga (ord_saga_ctx_t *ctx)
     msgpack_sbuffer_destroy (&buffer);
 }
 
-//  Commits ctx->batch, with the order record queued first when
-//  `with_order` and the order is stored (or being stored)
-static int
-s_commit (ord_saga_ctx_t *ctx, bool with_order)
+//  Sends ctx->batch to the writer, with the order record queued first
+//  when `with_order` and the order is stored (or being stored). Until
+//  s_commit_wait, the writer owns the batch: queue nothing.
+static void
+s_commit_send (ord_saga_ctx_t *ctx, bool with_order)
 {
+    assert (!ctx->committing);
     if (with_order && ctx->order && ctx->order->status != ORD_STATUS_NONE)
         ord_batch_order (ctx->batch, ctx->order, ctx->stored_status);
-    int rc = ord_store_commit (ctx->writer, ctx->batch);
+    ctx->commit_rc = ord_store_commit_send (ctx->writer, ctx->batch);
+    ctx->committing = true;
+}
+
+//  Waits for the commit s_commit_send started; 0 at once if none runs.
+static int
+s_commit_wait (ord_saga_ctx_t *ctx)
+{
+    if (!ctx->committing)
+        return 0;
+    ctx->committing = false;
+    int rc = ctx->commit_rc? ctx->commit_rc: ord_store_commit_wait (ctx->writer);
     ord_batch_reset (ctx->batch);
     if (rc == 0) {
         if (ctx->order)
@@ -149,6 +162,13 @@ s_commit (ord_saga_ctx_t *ctx, bool with_order)
     }
     ctx->queued_transitions = 0;
     return rc;
+}
+
+static int
+s_commit (ord_saga_ctx_t *ctx, bool with_order)
+{
+    s_commit_send (ctx, with_order);
+    return s_commit_wait (ctx);
 }
 
 int
@@ -218,6 +238,12 @@ ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger
     //  either committed or forgot it), so only the saga record is written:
     //  one B-tree leaf fewer to write and sync
     s_queue_saga (ctx);
+    if (kind == ORD_SAGA_CONFIRM) {
+        //  A confirm starts with its check, which only reserves again what
+        //  the order holds: the drive runs it while this log is written
+        s_commit_send (ctx, false);
+        return 0;
+    }
     int rc = s_commit (ctx, false);
     if (rc)
         memset (saga, 0, sizeof *saga);
@@ -513,7 +539,8 @@ ord_saga_drive (ord_saga_ctx_t *ctx, bool resuming, ord_why_t *why)
 {
     ord_saga_t *saga = &ctx->saga;
     ord_config_t *config = ctx->engine->config;
-    int rc;
+    int rc, log_rc;
+    bool paid_logging;
     ctx->finished = false;
     if (resuming && saga->kind == ORD_SAGA_CREATE && saga->phase == ORD_PHASE_RESERVE) {
         ord_why_set (why, "create interrupted before the order was stored");
@@ -562,7 +589,14 @@ ord_saga_drive (ord_saga_ctx_t *ctx, bool resuming, ord_why_t *why)
                 return rc;
 
             case ORD_PHASE_CHECK:
-                rc = s_all_lines (ctx, "reserve", NULL, "confirm.checked", why);
+                rc = s_all_lines (ctx, "reserve", NULL, NULL, why);
+                log_rc = s_commit_wait (ctx);      //  the log ord_saga_begin sent
+                if (log_rc)
+                    return log_rc;
+                if (!resuming)
+                    ord_crash ("confirm.logged");
+                if (rc == 0)
+                    ord_crash ("confirm.checked");
                 if (s_suspends (rc))
                     return s_suspend (ctx, rc, why);
                 if (rc) {
@@ -587,15 +621,24 @@ ord_saga_drive (ord_saga_ctx_t *ctx, bool resuming, ord_why_t *why)
                 ord_crash ("confirm.captured");
                 if (ord_saga_transition (ctx, ORD_STATUS_PAID, ORD_TRIGGER_CONFIRM, "payment captured"))
                     return ORD_EINTERNAL;
+                //  Paid is written while the stock is reduced: if it is
+                //  lost, a later drive captures again (the same capture)
+                //  and reduces again (no stock moves twice)
                 saga->phase = ORD_PHASE_REDUCE;
-                rc = s_log (ctx);
-                if (rc)
-                    return rc;
-                ord_crash ("confirm.paid");
+                s_queue_saga (ctx);
+                s_commit_send (ctx, true);
                 break;
 
             case ORD_PHASE_REDUCE:
-                rc = s_all_lines (ctx, "reduce", "confirm.reduced_one", "confirm.reduced_all", why);
+                paid_logging = ctx->committing;
+                rc = s_all_lines (ctx, "reduce", "confirm.reduced_one", NULL, why);
+                log_rc = s_commit_wait (ctx);
+                if (log_rc)
+                    return log_rc;
+                if (paid_logging)
+                    ord_crash ("confirm.paid");
+                if (rc == 0)
+                    ord_crash ("confirm.reduced_all");
                 if (s_suspends (rc))
                     return s_suspend (ctx, rc, why);
                 if (rc) {

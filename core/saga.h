@@ -67,6 +67,8 @@ typedef struct {
     ord_status_t stored_status;    /* its status in the store; NONE if not stored */
     ord_saga_t saga;               /* kind NONE when there is no saga */
     uint32_t queued_transitions;   /* in the batch, counted once committed */
+    bool committing;               /* the writer has the batch (saga.c only) */
+    int commit_rc;                 /* how sending it went */
     bool finished;                 /* the last drive queued the saga's end */
 } ord_saga_ctx_t;
 

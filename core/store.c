@@ -887,8 +887,19 @@ ord_store_client_new (ord_store_t *store)
 int
 ord_store_commit (zsock_t *client, ord_batch_t *batch)
 {
-    if (zsock_send (client, "b", &batch, sizeof (ord_batch_t *)) != 0)
-        return ORD_ESTORE;
+    int rc = ord_store_commit_send (client, batch);
+    return rc? rc: ord_store_commit_wait (client);
+}
+
+int
+ord_store_commit_send (zsock_t *client, ord_batch_t *batch)
+{
+    return zsock_send (client, "b", &batch, sizeof (ord_batch_t *)) == 0? 0: ORD_ESTORE;
+}
+
+int
+ord_store_commit_wait (zsock_t *client)
+{
     zframe_t *frame = zframe_recv (client);
     if (!frame || zframe_size (frame) != sizeof (int)) {
         zframe_destroy (&frame);

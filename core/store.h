@@ -138,6 +138,13 @@ zsock_t *ord_store_client_new (ord_store_t *store);
     written). The batch is left as it was; reset it to reuse it. */
 int ord_store_commit (zsock_t *client, ord_batch_t *batch);
 
+/*  The two halves of ord_store_commit, for a caller with other work to do
+    while the commit runs. After a send that returned 0, the writer reads
+    the batch until ord_store_commit_wait returns: leave it alone until
+    then. Send errors: ORD_ESTORE (then do not wait). */
+int ord_store_commit_send (zsock_t *client, ord_batch_t *batch);
+int ord_store_commit_wait (zsock_t *client);
+
 /*  Commits a batch directly (no writer running: start-up, tests). */
 int ord_store_commit_direct (ord_store_t *self, ord_batch_t *batch);
 

@@ -373,6 +373,20 @@ test_reduce_consumes_the_reservation (void **state)
     assert_stock (fx, "sku-apple", 97, 0);
 }
 
+//  A drive that lost its "paid" record checks the lines again after they
+//  were reduced (docs/SAGAS.md): that check must move no stock
+static void
+test_reserve_after_reduce_moves_no_stock (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    assert_string_equal (s_line (fx, "reserve", "o-1", 0, "sku-apple", 3), "");
+    assert_string_equal (s_line (fx, "reduce", "o-1", 0, "sku-apple", 3), "");
+    assert_string_equal (s_line (fx, "reserve", "o-1", 0, "sku-apple", 3), "");
+    assert_stock (fx, "sku-apple", 97, 0);
+    assert_string_equal (s_line (fx, "reduce", "o-1", 0, "sku-apple", 3), "");
+    assert_stock (fx, "sku-apple", 97, 0);
+}
+
 static void
 test_reduce_without_reservation_takes_free_stock (void **state)
 {
@@ -649,6 +663,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_release_of_unknown_line_does_nothing, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_released_line_can_be_reserved_again, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_reduce_consumes_the_reservation, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_reserve_after_reduce_moves_no_stock, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_reduce_without_reservation_takes_free_stock, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_reduce_twice_reduces_once, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_reduce_out_of_stock_changes_nothing, setup, fx_teardown),
