@@ -1,10 +1,12 @@
 /*  config: known keys, defaults and value checks. */
 #include <errno.h>
+#include <limits.h>
 #include <unistd.h>
 #include "auth.h"
 #include "config.h"
 
-typedef enum { S_STRING, S_OPTIONAL, S_INT, S_BOOL, S_SYNC, S_ON_STOCK_FAILURE } s_type_t;
+//  S_SIZE: an integer, or one with a K, M or G suffix (as plugins take it)
+typedef enum { S_STRING, S_OPTIONAL, S_INT, S_SIZE, S_BOOL, S_SYNC, S_ON_STOCK_FAILURE } s_type_t;
 
 static const struct {
     const char *path;
@@ -21,7 +23,7 @@ static const struct {
     { "orderd/max_live_actors",  "4096",                   S_INT, 1, 65536 },
     { "orderd/max_body",         "65536",                  S_INT, 64, 64 * 1024 * 1024 },
     { "orderd/max_queue",        "10000",                  S_INT, 0, 10000000 },
-    { "orderd/map_size",         "1073741824",             S_INT, 1 << 20, INT64_MAX / 2 },
+    { "orderd/map_size",         "1073741824",             S_SIZE, 1 << 20, INT64_MAX / 2 },
     { "orderd/actor_idle_ms",    "10000",                  S_INT, 1, INT32_MAX },
     { "orderd/saga_retry_ms",    "2000",                   S_INT, 10, INT32_MAX },
     { "orderd/idem_ttl_ms",      "86400000",               S_INT, 86400000, INT64_MAX / 2 },
@@ -48,16 +50,26 @@ s_key_index (const char *path)
 }
 
 static bool
-s_parse_int (const char *text, int64_t *value)
+s_parse_int (const char *text, bool suffixes, int64_t *value)
 {
     if (!text || !*text)
         return false;
     char *end;
     errno = 0;
     long long number = strtoll (text, &end, 10);
-    if (errno || *end)
+    if (errno || end == text)
         return false;
-    *value = number;
+    int shift = 0;
+    if (suffixes && *end && end [1] == 0)
+        switch (*end++) {
+            case 'K': case 'k': shift = 10; break;
+            case 'M': case 'm': shift = 20; break;
+            case 'G': case 'g': shift = 30; break;
+            default: return false;
+        }
+    if (*end || (shift && (number < 0 || number > (LLONG_MAX >> shift))))
+        return false;
+    *value = (int64_t) number << shift;
     return true;
 }
 
@@ -101,10 +113,12 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
         case S_OPTIONAL:
             break;
         case S_INT:
-            if (!s_parse_int (value, &number)
+        case S_SIZE:
+            if (!s_parse_int (value, s_keys [index].type == S_SIZE, &number)
             ||  number < s_keys [index].min || number > s_keys [index].max) {
-                ord_why_set (why, "%s: '%s' is not an integer from %" PRId64 " to %" PRId64,
-                             path, value, s_keys [index].min, s_keys [index].max);
+                ord_why_set (why, "%s: '%s' is not an integer from %" PRId64 " to %" PRId64 "%s",
+                             path, value, s_keys [index].min, s_keys [index].max,
+                             s_keys [index].type == S_SIZE? " (K, M, G allowed)": "");
                 return ORD_ECONFIG;
             }
             break;

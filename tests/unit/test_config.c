@@ -256,7 +256,25 @@ test_integer_out_of_range_names_the_key (void **state)
     s_assert_refused (fx, "orderd\n    payment_timeout = 0\n",
                       "orderd/payment_timeout: '0' is not an integer from 1 to 2147483647");
     s_assert_refused (fx, "orderd\n    map_size = 99999999999999999999\n",
-                      "orderd/map_size: '99999999999999999999' is not an integer from 1048576 to 4611686018427387903");
+                      "orderd/map_size: '99999999999999999999' is not an integer from 1048576 "
+                      "to 4611686018427387903 (K, M, G allowed)");
+    s_assert_refused (fx, "orderd\n    map_size = 9999999999G\n",
+                      "orderd/map_size: '9999999999G' is not an integer from 1048576 "
+                      "to 4611686018427387903 (K, M, G allowed)");
+    s_assert_refused (fx, "orderd\n    map_size = 16T\n",
+                      "orderd/map_size: '16T' is not an integer from 1048576 "
+                      "to 4611686018427387903 (K, M, G allowed)");
+}
+
+//  Like the plugins' map_size, orderd's takes K, M and G
+static void
+test_map_size_takes_a_suffix (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, S_PLUGINS);
+    zlist_append (fx->overrides, "orderd/map_size=16G");
+    assert_int_equal (s_load (fx), 0);
+    assert_int_equal (fx->config->map_size, (int64_t) 16 << 30);
 }
 
 static void
@@ -359,6 +377,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_defaults_fill_every_key_left_out, setup, teardown),
         cmocka_unit_test_setup_teardown (test_defaults_are_in_the_tree_too, setup, teardown),
         cmocka_unit_test_setup_teardown (test_file_values_are_read, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_map_size_takes_a_suffix, setup, teardown),
         cmocka_unit_test_setup_teardown (test_overrides_beat_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown (test_overrides_alone_without_a_file, setup, teardown),
         cmocka_unit_test_setup_teardown (test_plugin_sections_keep_their_own_keys, setup, teardown),
