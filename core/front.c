@@ -14,6 +14,9 @@
 #define S_PURGE_MAX       1000     //  idempotency keys purged per tick
 #define S_STOP_GRACE_MS   30000    //  in-flight work gets this long at stop
 #define S_BURST           64       //  messages taken from one socket a wake-up
+#define S_REPLY_KEEP      65536    //  a reply buffer grown past this is freed
+#define S_SPARE_FRAMES    64       //  frames kept for the next requests
+#define S_SPARE_FRAME_MAX 4096     //  ...when they hold at most this many bytes
 
 typedef struct {
     zactor_t *actor;
@@ -45,6 +48,10 @@ struct _ord_front_t {
     int64_t stop_deadline;
     int signal_fd;
     ord_stats_t *stats;
+    msgpack_sbuffer reply;         //  replies packed here, one after the other
+    MDB_txn *read_txn;             //  get and list read in it; reset between
+    zframe_t *spare_frames [S_SPARE_FRAMES];
+    size_t spare_frame_count;
 };
 
 static void s_process (ord_front_t *self, ord_request_t *request);
@@ -62,8 +69,41 @@ s_idem_hex (const ord_request_t *request)
 //  ---------------------------------------------------------------------
 //  Replies
 
+//  A frame holding a copy of `size` bytes at `data`: a spare one refilled
+//  when there is one. A new zframe_t is a 360-byte calloc, which glibc
+//  serves from a small bin, not its thread cache, and in a loaded daemon
+//  the chunk it hands out is cold: each request took two (its routing id
+//  and its body) and each reply one.
+static zframe_t *
+s_frame_new (ord_front_t *self, const void *data, size_t size)
+{
+    if (self->spare_frame_count == 0)
+        return zframe_new (data, size);
+    zframe_t *frame = self->spare_frames [--self->spare_frame_count];
+    zframe_reset (frame, data, size);
+    return frame;
+}
+
+//  Keeps a frame for s_frame_new, or destroys it when enough are kept or
+//  it holds a big body.
 static void
-s_send (ord_front_t *self, ord_request_t **request_p)
+s_frame_free (ord_front_t *self, zframe_t **frame_p)
+{
+    if (*frame_p && self->spare_frame_count < S_SPARE_FRAMES
+    &&  zframe_size (*frame_p) <= S_SPARE_FRAME_MAX) {
+        self->spare_frames [self->spare_frame_count++] = *frame_p;
+        *frame_p = NULL;
+    }
+    else
+        zframe_destroy (frame_p);
+}
+
+//  Sends a request's reply, if it has one, and destroys the request. The
+//  reply is request->reply or, for one packed on the front, the bytes in
+//  `packed`, which libzmq copies into its message: no zframe_t is made
+//  for them (see s_frame_new).
+static void
+s_finish (ord_front_t *self, ord_request_t **request_p, const msgpack_sbuffer *packed)
 {
     ord_request_t *request = *request_p;
     zlistx_t *held = NULL;
@@ -73,17 +113,29 @@ s_send (ord_front_t *self, ord_request_t **request_p)
         zhashx_delete (self->idem_inflight, hex);
         free (hex);
     }
-    if (request->door != ORD_DOOR_INTERNAL && request->reply) {
+    if (request->door != ORD_DOOR_INTERNAL && (packed || request->reply)) {
         ord_stats_record (self->stats, request->op, zclock_usecs () - request->received_at,
                           false);
-        zmsg_t *msg = request->envelope;
-        request->envelope = NULL;
-        if (!msg)
-            msg = zmsg_new ();
-        zmsg_append (msg, &request->reply);
-        if (zmsg_send (&msg, self->doors [request->door]))
-            zmsg_destroy (&msg);
+        //  The envelope, its frames kept for the next requests, then the
+        //  reply after it: appending the reply to the envelope would cost
+        //  a list node. What could not be sent is destroyed with the request
+        zsock_t *door = self->doors [request->door];
+        zframe_t *frame;
+        int rc = 0;
+        while (rc == 0 && request->envelope && (frame = zmsg_pop (request->envelope))) {
+            rc = zframe_send (&frame, door, ZFRAME_MORE | ZFRAME_REUSE);
+            s_frame_free (self, &frame);
+        }
+        if (rc == 0)
+            rc = packed? zmq_send (zsock_resolve (door), packed->data, packed->size, 0)
+                       : zframe_send (&request->reply, door, 0);
+        if (rc < 0)
+            ord_debug ("a %s reply was not sent: %s", ord_op_name (request->op),
+                       zmq_strerror (zmq_errno ()));
     }
+    //  The body is not read again: the decoded request points into it, but
+    //  destroying that only frees its own zone
+    s_frame_free (self, &request->body_frame);
     ord_request_destroy (request_p);
     //  Requests that waited on the same idempotency key now find its reply
     ord_request_t *next;
@@ -93,12 +145,43 @@ s_send (ord_front_t *self, ord_request_t **request_p)
 }
 
 static void
+s_send (ord_front_t *self, ord_request_t **request_p)
+{
+    s_finish (self, request_p, NULL);
+}
+
+static void
 s_fail (ord_front_t *self, ord_request_t **request_p, int rc, const char *message)
 {
     ord_request_t *request = *request_p;
     zframe_destroy (&request->reply);
     request->reply = ord_reply_order (request->rid, rc, message, NULL);
     s_send (self, request_p);
+}
+
+//  The front's reply buffer, emptied, with `pk` packing into it. Every
+//  reply packed here reuses it: a buffer of its own costs each reply an
+//  8 KiB malloc and free, and in glibc a malloc that size also sweeps the
+//  fast bins that the many small allocations of a request are served from.
+static void
+s_reply_start (ord_front_t *self, msgpack_packer *pk)
+{
+    msgpack_sbuffer_clear (&self->reply);
+    msgpack_packer_init (pk, &self->reply, msgpack_sbuffer_write);
+}
+
+//  Sends what was packed since s_reply_start as the request's reply. The
+//  buffer is free again once sent, before requests waiting on the same
+//  idempotency key are processed and pack their own.
+static void
+s_reply_send (ord_front_t *self, ord_request_t *request)
+{
+    s_finish (self, &request, &self->reply);
+    if (self->reply.alloc > S_REPLY_KEEP) {
+        //  A long history grew it: give that back
+        msgpack_sbuffer_destroy (&self->reply);
+        msgpack_sbuffer_init (&self->reply);
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -247,6 +330,32 @@ s_on_reply (zloop_t *loop, zsock_t *replies, void *arg)
 //  ---------------------------------------------------------------------
 //  Reads
 
+//  Starts a read in the front's own read-only transaction, which
+//  s_read_end resets and the next s_read renews. Under MDB_NOTLS,
+//  mdb_txn_begin allocates a transaction and takes the reader table's
+//  lock to find a slot, each time; a reset transaction keeps both, and
+//  holds no snapshot back. Only for a read that ends before anything else
+//  can start one (get, list: they answer after s_read_end). Errors:
+//  ORD_ESTORE.
+static int
+s_read (ord_front_t *self, MDB_txn **txn_p)
+{
+    if (self->read_txn && mdb_txn_renew (self->read_txn)) {
+        mdb_txn_abort (self->read_txn);
+        self->read_txn = NULL;
+    }
+    if (!self->read_txn && ord_store_read (self->engine->store, &self->read_txn))
+        return ORD_ESTORE;
+    *txn_p = self->read_txn;
+    return 0;
+}
+
+static void
+s_read_end (ord_front_t *self)
+{
+    mdb_txn_reset (self->read_txn);
+}
+
 static void
 s_pack_order_list (msgpack_packer *pk, zlist_t *orders)
 {
@@ -295,7 +404,7 @@ s_include_deleted (ord_request_t *request, ord_why_t *why, int *rc)
 }
 
 //  Answers from the stored record's bytes: only the owner and deleted_at
-//  are decoded, the order itself is copied into the reply as it is.
+//  are read, the order itself is copied into the reply as it is.
 static void
 s_do_get (ord_front_t *self, ord_request_t *request)
 {
@@ -309,40 +418,33 @@ s_do_get (ord_front_t *self, ord_request_t *request)
     }
     ord_store_t *store = self->engine->store;
     MDB_txn *txn;
-    rc = ord_store_read (store, &txn);
+    rc = s_read (self, &txn);
     if (rc) {
         s_fail (self, &request, rc, NULL);
         return;
     }
     MDB_val key = { ORD_ORDER_ID_SIZE - 1, request->order_id }, value;
     int mdb_rc = mdb_get (txn, ord_store_dbi (store, ORD_DB_ORDERS), &key, &value);
-    msgpack_unpacked record;
-    msgpack_unpacked_init (&record);
-    //  A stored record was checked on its way in: no need for the full
-    //  request checks of ord_wire_decode, only a plain decode
-    size_t offset = 0;
+    //  A stored record was checked on its way in: the two fields are read
+    //  in place, as decoding the record would cost an 8 KiB zone a get
+    ord_str_t owner = { NULL, 0 };
+    bool deleted = false;
     if (mdb_rc == MDB_NOTFOUND)
         rc = ORD_ENOTFOUND;
     else
-    if (mdb_rc
-    ||  msgpack_unpack_next (&record, value.mv_data, value.mv_size, &offset) != MSGPACK_UNPACK_SUCCESS
-    ||  record.data.type != MSGPACK_OBJECT_MAP)
+    if (mdb_rc)
         rc = ORD_ESTORE;
-    else {
-        ord_str_t owner = ord_str_of (ord_wire_find (&record.data, "user_id"));
-        const msgpack_object *deleted_at = ord_wire_find (&record.data, "deleted_at");
-        if (deleted_at && deleted_at->type != MSGPACK_OBJECT_NIL && !include_deleted)
-            rc = ORD_ENOTFOUND;
-        else
-        if (request->user_id.ptr && !(owner.ptr && owner.len == request->user_id.len
-                                   && memcmp (owner.ptr, request->user_id.ptr, owner.len) == 0))
-            rc = ORD_EFORBIDDEN;
-    }
-    msgpack_unpacked_destroy (&record);
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
+    else
+        rc = ord_order_peek (value.mv_data, value.mv_size, &owner, &deleted);
+    if (rc == 0 && deleted && !include_deleted)
+        rc = ORD_ENOTFOUND;
+    else
+    if (rc == 0 && request->user_id.ptr
+    &&  !(owner.ptr && owner.len == request->user_id.len
+          && memcmp (owner.ptr, request->user_id.ptr, owner.len) == 0))
+        rc = ORD_EFORBIDDEN;
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    s_reply_start (self, &pk);
     if (rc == 0) {
         ord_reply_begin (&pk, request->rid, true, history? 2: 1);
         ord_pack_cstr (&pk, "order");
@@ -355,16 +457,13 @@ s_do_get (ord_front_t *self, ord_request_t *request)
         msgpack_pack_array (&pk, walk.count);
         ord_store_history (store, txn, request->order_id, s_history_pack, &walk);
     }
-    mdb_txn_abort (txn);
+    s_read_end (self);
     if (rc) {
-        msgpack_sbuffer_destroy (&buffer);
         s_fail (self, &request, rc, rc == ORD_ENOTFOUND? "no such order":
                                     rc == ORD_EFORBIDDEN? "the order belongs to another user": NULL);
         return;
     }
-    request->reply = zframe_new (buffer.data, buffer.size);
-    msgpack_sbuffer_destroy (&buffer);
-    s_send (self, &request);
+    s_reply_send (self, request);
 }
 
 static void
@@ -399,10 +498,10 @@ s_do_list (ord_front_t *self, ord_request_t *request)
     MDB_txn *txn;
     zlist_t *orders = NULL;
     bool more = false;
-    rc = ord_store_read (self->engine->store, &txn);
+    rc = s_read (self, &txn);
     if (!rc) {
         rc = ord_store_list (self->engine->store, txn, &query, &orders, &more);
-        mdb_txn_abort (txn);
+        s_read_end (self);
     }
     free (user_id);
     free (cursor);
@@ -410,10 +509,8 @@ s_do_list (ord_front_t *self, ord_request_t *request)
         s_fail (self, &request, rc, NULL);
         return;
     }
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    s_reply_start (self, &pk);
     ord_reply_begin (&pk, request->rid, true, 2);
     ord_pack_cstr (&pk, "orders");
     s_pack_order_list (&pk, orders);
@@ -421,9 +518,7 @@ s_do_list (ord_front_t *self, ord_request_t *request)
     ord_order_t *last = (ord_order_t *) zlist_tail (orders);
     ord_pack_cstr (&pk, more && last? last->id: NULL);
     s_free_order_list (&orders);
-    request->reply = zframe_new (buffer.data, buffer.size);
-    msgpack_sbuffer_destroy (&buffer);
-    s_send (self, &request);
+    s_reply_send (self, request);
 }
 
 static void
@@ -461,10 +556,8 @@ s_do_health (ord_front_t *self, ord_request_t *request)
     bool adapters_ok = ord_adapter_healthy (engine->payment, NULL, 0)
                     && ord_adapter_healthy (engine->fulfilment, NULL, 0);
     const char *status = !store_ok? "down": (!adapters_ok || store_full)? "degraded": "ok";
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    s_reply_start (self, &pk);
     ord_reply_begin (&pk, request->rid, true, detailed? 7: 1);
     ord_pack_kv_cstr (&pk, "status", status);
     if (detailed) {
@@ -484,9 +577,7 @@ s_do_health (ord_front_t *self, ord_request_t *request)
         ord_pack_kv_int (&pk, "sagas_recovered", (int64_t) atomic_load (&engine->sagas_recovered));
         ord_pack_kv_int (&pk, "queue_depth", (int64_t) zlistx_size (self->waiting));
     }
-    request->reply = zframe_new (buffer.data, buffer.size);
-    msgpack_sbuffer_destroy (&buffer);
-    s_send (self, &request);
+    s_reply_send (self, request);
 }
 
 static void
@@ -504,10 +595,8 @@ s_do_stats (ord_front_t *self, ord_request_t *request)
     }
     uint64_t commits, batches, largest;
     ord_store_commit_stats (engine->store, &commits, &batches, &largest);
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    s_reply_start (self, &pk);
     ord_reply_begin (&pk, request->rid, true, 15);
     ord_pack_cstr (&pk, "counts");
     msgpack_pack_map (&pk, ORD_STATUS_COUNT - 1);
@@ -575,9 +664,7 @@ s_do_stats (ord_front_t *self, ord_request_t *request)
     s_pack_adapter_check (&pk, engine->payment);
     s_pack_adapter_check (&pk, engine->fulfilment);
     ord_pack_kv_int (&pk, "sagas_recovered", (int64_t) atomic_load (&engine->sagas_recovered));
-    request->reply = zframe_new (buffer.data, buffer.size);
-    msgpack_sbuffer_destroy (&buffer);
-    s_send (self, &request);
+    s_reply_send (self, request);
 }
 
 //  ---------------------------------------------------------------------
@@ -750,17 +837,16 @@ s_process (ord_front_t *self, ord_request_t *request)
     }
 }
 
-//  Takes one request off a door and answers or dispatches it
+//  Takes one request off a door and answers or dispatches it; takes over
+//  the envelope (the frames before the body) and the body
 static void
-s_take_request (ord_front_t *self, zsock_t *door, zmsg_t *msg)
+s_take_request (ord_front_t *self, zsock_t *door, zmsg_t *envelope, zframe_t *body)
 {
     ord_request_t *request = ord_request_new (door == self->doors [0]? ORD_DOOR_SERVICE
                                                                        : ORD_DOOR_ADMIN);
-    zframe_t *body = zmsg_last (msg);
-    zmsg_remove (msg, body);
-    request->envelope = msg;
+    request->envelope = envelope;
     request->op = ORD_OP_COUNT;
-    if (!body || zmsg_size (msg) == 0) {
+    if (zmsg_size (envelope) == 0) {
         //  No envelope means no way to answer: nothing came from a client
         zframe_destroy (&body);
         ord_request_destroy (&request);
@@ -832,20 +918,52 @@ s_take_request (ord_front_t *self, zsock_t *door, zmsg_t *msg)
     s_process (self, request);
 }
 
+//  Takes a message off a door if one is waiting: its last frame is the
+//  body, those before it the envelope. Each frame comes from libzmq
+//  itself into a spare frame (s_frame_new), and says if more follow:
+//  zmsg_recv, and zsock_events to see if a message waits, would make new
+//  frames and ask the socket for ZMQ_RCVMORE twice a frame and ZMQ_EVENTS
+//  once a message, each a trip through its command queue.
+static bool
+s_recv (ord_front_t *self, zsock_t *door, zmsg_t **envelope_p, zframe_t **body_p)
+{
+    void *handle = zsock_resolve (door);
+    zmq_msg_t part;
+    zmq_msg_init (&part);
+    if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&part);
+        return false;
+    }
+    zmsg_t *envelope = zmsg_new ();
+    zframe_t *frame = s_frame_new (self, zmq_msg_data (&part), zmq_msg_size (&part));
+    while (frame && zmq_msg_more (&part)) {
+        zmsg_append (envelope, &frame);
+        //  The rest of a message is there once its first frame is
+        int rc;
+        while ((rc = zmq_msg_recv (&part, handle, 0)) < 0 && zmq_errno () == EINTR)
+            ;
+        frame = rc < 0? NULL: s_frame_new (self, zmq_msg_data (&part), zmq_msg_size (&part));
+    }
+    zmq_msg_close (&part);
+    if (!frame) {
+        zmsg_destroy (&envelope);
+        return false;
+    }
+    *envelope_p = envelope;
+    *body_p = frame;
+    return true;
+}
+
 //  Up to S_BURST requests a wake-up: under load one poll serves many
 static int
 s_on_door (zloop_t *loop, zsock_t *door, void *arg)
 {
     (void) loop;
     ord_front_t *self = (ord_front_t *) arg;
-    for (int taken = 0; taken < S_BURST; taken++) {
-        if (taken > 0 && !(zsock_events (door) & ZMQ_POLLIN))
-            break;
-        zmsg_t *msg = zmsg_recv (door);
-        if (!msg)
-            break;
-        s_take_request (self, door, msg);
-    }
+    zmsg_t *envelope;
+    zframe_t *body;
+    for (int taken = 0; taken < S_BURST && s_recv (self, door, &envelope, &body); taken++)
+        s_take_request (self, door, envelope, body);
     return 0;
 }
 
@@ -1033,6 +1151,7 @@ ord_front_new (ord_engine_t *engine, ord_front_t **front_p, ord_why_t *why)
     self->engine = engine;
     self->config = engine->config;
     self->signal_fd = -1;
+    msgpack_sbuffer_init (&self->reply);
     self->bound = zhashx_new ();
     self->idle = zlistx_new ();
     self->spare = zlistx_new ();
@@ -1075,6 +1194,8 @@ ord_front_destroy (ord_front_t **self_p)
     if (!self_p || !*self_p)
         return;
     ord_front_t *self = *self_p;
+    if (self->read_txn)
+        mdb_txn_abort (self->read_txn);
     zactor_destroy (&self->prober);
     zloop_destroy (&self->loop);
     //  Actors first: they may still hold requests that point at nothing here
@@ -1111,6 +1232,9 @@ ord_front_destroy (ord_front_t **self_p)
     zsock_destroy (&self->replies);
     zsock_destroy (&self->writer);
     ord_stats_destroy (&self->stats);
+    msgpack_sbuffer_destroy (&self->reply);
+    while (self->spare_frame_count)
+        zframe_destroy (&self->spare_frames [--self->spare_frame_count]);
     free (self);
     *self_p = NULL;
 }

@@ -458,6 +458,17 @@ ord_order_pack_from_record (const void *record, size_t size, msgpack_packer *pk)
     return 0;
 }
 
+int
+ord_order_peek (const void *record, size_t size, ord_str_t *user_id, bool *deleted)
+{
+    ord_wire_field_t fields [2] = { { .key = "user_id" }, { .key = "deleted_at" } };
+    if (!ord_wire_peek (record, size, fields, 2))
+        return ORD_ESTORE;
+    *user_id = ord_str_of (fields [0].found? &fields [0].value: NULL);
+    *deleted = fields [1].found && fields [1].value.type != MSGPACK_OBJECT_NIL;
+    return 0;
+}
+
 ord_order_t *
 ord_order_dup (const ord_order_t *order)
 {

@@ -85,6 +85,13 @@ void ord_order_pack (const ord_order_t *order, msgpack_packer *pk, bool record);
     entries first). Returns 0 or ORD_ESTORE for a record of another layout. */
 int ord_order_pack_from_record (const void *record, size_t size, msgpack_packer *pk);
 
+/*  Reads a stored record's owner and deletion mark in place, without
+    decoding the record or allocating: *user_id points into `record`
+    ({NULL, 0} when it has none or not as a string), *deleted is true when
+    it has a deleted_at that is not nil. Returns 0, or ORD_ESTORE when the
+    bytes are not one whole msgpack map. */
+int ord_order_peek (const void *record, size_t size, ord_str_t *user_id, bool *deleted);
+
 /*  A deep copy, or NULL when out of memory. */
 ord_order_t *ord_order_dup (const ord_order_t *order);
 

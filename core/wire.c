@@ -117,94 +117,285 @@ s_be (const uint8_t *at, int bytes)
     return value;
 }
 
-//  Walks the msgpack structure without allocating, checking that every
-//  declared length fits in the bytes that remain. msgpack-c allocates a
-//  container's elements before reading them, so a five-byte body that
-//  declares a billion elements must be refused before it gets there.
-size_t
-ord_wire_skip (const void *bytes, size_t size, size_t count)
+//  Where one packed object lies: its type, how many bytes its type byte
+//  and length take, how many bytes follow them (a string's, a number's, an
+//  ext's type and data), and how many objects follow as its elements.
+typedef struct {
+    msgpack_object_type type;
+    size_t head;
+    size_t body;
+    uint64_t children;              //  a map's keys and values, an array's items
+} s_span_t;
+
+//  Lays out the packed object at data [at] (its elements are not looked
+//  at): the one table of msgpack's formats here. False when its head or
+//  body does not fit in the `size` bytes, or at 0xc1, the one byte msgpack
+//  never uses. Inlined: the walks call it for every object.
+static inline __attribute__ ((always_inline)) bool
+s_span (const uint8_t *data, size_t size, size_t at, s_span_t *span)
 {
-    const uint8_t *data = (const uint8_t *) bytes;
+    if (at >= size)
+        return false;
+    uint8_t type = data [at];
+    size_t length_bytes = 0;        //  a big-endian length of this many bytes
+    span->head = 1;
+    span->body = 0;
+    span->children = 0;
+    //  Short strings first: keys are, and most values
+    if ((type & 0xe0) == 0xa0) {
+        span->type = MSGPACK_OBJECT_STR;
+        span->body = type & 0x1f;
+    }
+    else
+    if (type <= 0x7f)
+        span->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+    else
+    if (type >= 0xe0)
+        span->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
+    else
+    if (type <= 0x8f) {
+        span->type = MSGPACK_OBJECT_MAP;
+        span->children = 2 * (uint64_t) (type & 0x0f);
+    }
+    else
+    if (type <= 0x9f) {
+        span->type = MSGPACK_OBJECT_ARRAY;
+        span->children = type & 0x0f;
+    }
+    else
+    switch (type) {
+        case 0xc0: span->type = MSGPACK_OBJECT_NIL; break;
+        case 0xc2: case 0xc3: span->type = MSGPACK_OBJECT_BOOLEAN; break;
+        case 0xc4: case 0xc5: case 0xc6:
+            span->type = MSGPACK_OBJECT_BIN;
+            length_bytes = (size_t) 1 << (type - 0xc4);
+            break;
+        case 0xc7: case 0xc8: case 0xc9:                     //  length, ext type, data
+            span->type = MSGPACK_OBJECT_EXT;
+            length_bytes = (size_t) 1 << (type - 0xc7);
+            span->body = 1;
+            break;
+        case 0xca: span->type = MSGPACK_OBJECT_FLOAT32; span->body = 4; break;
+        case 0xcb: span->type = MSGPACK_OBJECT_FLOAT64; span->body = 8; break;
+        case 0xcc: case 0xcd: case 0xce: case 0xcf:
+            span->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+            span->body = (size_t) 1 << (type - 0xcc);
+            break;
+        case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+            span->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;    //  s_object says if it is
+            span->body = (size_t) 1 << (type - 0xd0);
+            break;
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:  //  ext type, data
+            span->type = MSGPACK_OBJECT_EXT;
+            span->body = 1 + ((size_t) 1 << (type - 0xd4));
+            break;
+        case 0xd9: case 0xda: case 0xdb:
+            span->type = MSGPACK_OBJECT_STR;
+            length_bytes = (size_t) 1 << (type - 0xd9);
+            break;
+        case 0xdc: case 0xdd:
+            span->type = MSGPACK_OBJECT_ARRAY;
+            length_bytes = type == 0xdc? 2: 4;
+            break;
+        case 0xde: case 0xdf:
+            span->type = MSGPACK_OBJECT_MAP;
+            length_bytes = type == 0xde? 2: 4;
+            break;
+        default:
+            return false;           //  0xc1
+    }
+    if (length_bytes) {
+        if (size - at - 1 < length_bytes)
+            return false;
+        uint64_t length = s_be (data + at + 1, (int) length_bytes);
+        span->head += length_bytes;
+        if (span->type == MSGPACK_OBJECT_MAP)
+            span->children = 2 * length;
+        else
+        if (span->type == MSGPACK_OBJECT_ARRAY)
+            span->children = length;
+        else
+            span->body += length;
+    }
+    return span->body <= size - at - span->head;
+}
+
+//  The packed object at data [at], laid out by s_span: a scalar in full
+//  (strings, bins and exts point into the bytes), a map or an array with
+//  its type and size only, ptr NULL.
+static void
+s_object (const uint8_t *data, size_t at, const s_span_t *span, msgpack_object *object)
+{
+    const uint8_t *body = data + at + span->head;
+    memset (object, 0, sizeof *object);
+    object->type = span->type;
+    switch (span->type) {
+        case MSGPACK_OBJECT_MAP:
+            object->via.map.size = (uint32_t) (span->children / 2);
+            break;
+        case MSGPACK_OBJECT_ARRAY:
+            object->via.array.size = (uint32_t) span->children;
+            break;
+        case MSGPACK_OBJECT_STR:
+        case MSGPACK_OBJECT_BIN:            //  via.str and via.bin are alike
+            object->via.str.ptr = (const char *) body;
+            object->via.str.size = (uint32_t) span->body;
+            break;
+        case MSGPACK_OBJECT_EXT:
+            object->via.ext.type = (int8_t) body [0];
+            object->via.ext.ptr = (const char *) body + 1;
+            object->via.ext.size = (uint32_t) (span->body - 1);
+            break;
+        case MSGPACK_OBJECT_BOOLEAN:
+            object->via.boolean = data [at] == 0xc3;
+            break;
+        case MSGPACK_OBJECT_FLOAT32: {
+            uint32_t bits = (uint32_t) s_be (body, 4);
+            float value;
+            memcpy (&value, &bits, sizeof value);
+            object->via.f64 = value;
+            break;
+        }
+        case MSGPACK_OBJECT_FLOAT64: {
+            uint64_t bits = s_be (body, 8);
+            memcpy (&object->via.f64, &bits, sizeof bits);
+            break;
+        }
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:
+            object->via.u64 = span->body? s_be (body, (int) span->body): data [at];
+            break;
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER: {
+            //  A negative fixint, or an int8..int64 sign-extended: msgpack-c
+            //  calls one that is not negative positive
+            uint64_t bits = span->body? s_be (body, (int) span->body): data [at];
+            size_t bytes = span->body? span->body: 1;
+            int64_t value = bytes == 1? (int8_t) bits: bytes == 2? (int16_t) bits:
+                            bytes == 4? (int32_t) bits: (int64_t) bits;
+            if (value >= 0) {
+                object->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+                object->via.u64 = (uint64_t) value;
+            }
+            else
+                object->via.i64 = value;
+            break;
+        }
+        default:
+            break;                  //  nil
+    }
+}
+
+//  Walks `count` objects without allocating, checking that every declared
+//  length fits in the bytes that remain, and counts in *elements the
+//  objects inside maps and arrays (a map's keys and values). msgpack-c
+//  allocates a container's elements before reading them, so a five-byte
+//  body that declares a billion elements must be refused before it gets
+//  there.
+static size_t
+s_skip (const uint8_t *data, size_t size, size_t count, uint64_t *elements)
+{
     size_t at = 0;
     uint64_t pending = count;       //  objects still to read
+    *elements = 0;
     while (pending > 0) {
-        if (at >= size || pending > size - at)
+        //  Every object takes a byte at least
+        s_span_t span;
+        if (at >= size || pending > size - at || !s_span (data, size, at, &span))
             return 0;
-        uint8_t type = data [at++];
+        at += span.head + span.body;
         pending--;
-        uint64_t skip = 0, children = 0;
-        int length_bytes = 0;
-        if (type <= 0x7f || type >= 0xe0 || type == 0xc0 || type == 0xc2 || type == 0xc3)
-            ;
-        else
-        if (type >= 0x80 && type <= 0x8f)
-            children = 2 * (uint64_t) (type & 0x0f);
-        else
-        if (type >= 0x90 && type <= 0x9f)
-            children = type & 0x0f;
-        else
-        if (type >= 0xa0 && type <= 0xbf)
-            skip = type & 0x1f;
-        else
-        switch (type) {
-            case 0xc4: case 0xd9: length_bytes = 1; break;       //  bin8, str8
-            case 0xc5: case 0xda: length_bytes = 2; break;
-            case 0xc6: case 0xdb: length_bytes = 4; break;
-            case 0xc7: length_bytes = 1; skip = 1; break;         //  ext8 + type
-            case 0xc8: length_bytes = 2; skip = 1; break;
-            case 0xc9: length_bytes = 4; skip = 1; break;
-            case 0xca: skip = 4; break;
-            case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xdc: case 0xdd: case 0xde: case 0xdf: {
-                int bytes = type == 0xdc || type == 0xde? 2: 4;
-                if (size - at < (size_t) bytes)
-                    return 0;
-                uint64_t count = s_be (data + at, bytes);
-                at += (size_t) bytes;
-                children = type >= 0xde? 2 * count: count;
-                break;
-            }
-            default:
-                return 0;           //  0xc1, never used
-        }
-        if (length_bytes) {
-            if (size - at < (size_t) length_bytes)
-                return 0;
-            skip += s_be (data + at, length_bytes);
-            at += (size_t) length_bytes;
-        }
-        if (skip > size - at)
-            return 0;
-        at += (size_t) skip;
-        pending += children;
+        pending += span.children;
+        *elements += span.children;
     }
     return at;
+}
+
+size_t
+ord_wire_skip (const void *data, size_t size, size_t count)
+{
+    uint64_t elements;
+    return s_skip ((const uint8_t *) data, size, count, &elements);
+}
+
+//  Moves *at_p past the object at data [*at_p] that s_span laid out,
+//  elements included; false when they do not fit.
+static bool
+s_pass (const uint8_t *data, size_t size, size_t *at_p, const s_span_t *span)
+{
+    *at_p += span->head + span->body;
+    if (span->children == 0)
+        return true;
+    uint64_t elements;
+    size_t skipped = s_skip (data + *at_p, size - *at_p, span->children, &elements);
+    *at_p += skipped;
+    return skipped > 0;
+}
+
+size_t
+ord_wire_peek (const void *bytes, size_t size, ord_wire_field_t *fields, size_t count)
+{
+    const uint8_t *data = (const uint8_t *) bytes;
+    for (size_t i = 0; i < count; i++)
+        fields [i].found = false;
+    s_span_t map;
+    if (!s_span (data, size, 0, &map) || map.type != MSGPACK_OBJECT_MAP)
+        return 0;
+    //  Every entry is walked, not only up to the last field found, so that
+    //  a map cut short anywhere is refused, as msgpack_unpack_next would
+    //  refuse it
+    size_t at = map.head;
+    for (uint64_t entry = 0; entry < map.children / 2; entry++) {
+        s_span_t key, value;
+        size_t key_at = at;
+        if (!s_span (data, size, at, &key) || !s_pass (data, size, &at, &key)
+        ||  !s_span (data, size, at, &value))
+            goto fail;
+        //  As in ord_wire_find: only string keys match, the first one counts
+        if (key.type == MSGPACK_OBJECT_STR) {
+            ord_str_t name = { (const char *) data + key_at + key.head, (uint32_t) key.body };
+            for (size_t i = 0; i < count; i++)
+                if (!fields [i].found && ord_str_eq (name, fields [i].key)) {
+                    fields [i].found = true;
+                    s_object (data, at, &value, &fields [i].value);
+                }
+        }
+        if (!s_pass (data, size, &at, &value))
+            goto fail;
+    }
+    return at;
+fail:
+    for (size_t i = 0; i < count; i++)
+        fields [i].found = false;
+    return 0;
 }
 
 int
 ord_wire_decode (const void *data, size_t size, msgpack_unpacked *unpacked,
                  ord_why_t *why)
 {
-    if (ord_wire_skip (data, size, 1) == 0) {
+    uint64_t elements;
+    if (s_skip ((const uint8_t *) data, size, 1, &elements) == 0) {
         ord_why_set (why, "body is not valid msgpack");
         return ORD_EBADREQ;
     }
+    //  The zone is made here, just the size the maps' and arrays' elements
+    //  take, and msgpack_unpack decodes into it: msgpack_unpack_next would
+    //  make one of 8 KiB for any body, which costs a small request more
+    //  than decoding it (a malloc that size goes the slow way in glibc and
+    //  sweeps the fast bins the small ones come from)
+    msgpack_unpacked_destroy (unpacked);
+    msgpack_zone *zone = msgpack_zone_new ((size_t) elements * sizeof (msgpack_object));
     size_t offset = 0;
-    msgpack_unpack_return rc = msgpack_unpack_next (unpacked, data, size, &offset);
+    msgpack_unpack_return rc = zone? msgpack_unpack (data, size, &offset, zone, &unpacked->data)
+                                   : MSGPACK_UNPACK_NOMEM_ERROR;
+    if (rc == MSGPACK_UNPACK_EXTRA_BYTES)
+        rc = MSGPACK_UNPACK_SUCCESS;       //  the offset tells, below
     if (rc != MSGPACK_UNPACK_SUCCESS) {
+        msgpack_zone_free (zone);
         ord_why_set (why, "body is not valid msgpack%s",
                      rc == MSGPACK_UNPACK_NOMEM_ERROR? " (nested too deep)": "");
         return ORD_EBADREQ;
     }
+    unpacked->zone = zone;
     if (offset != size) {
         ord_why_set (why, "body has %zu bytes after the msgpack map", size - offset);
         return ORD_EBADREQ;
@@ -378,7 +569,12 @@ ord_str_eq (ord_str_t str, const char *cstr)
 {
     if (!str.ptr || !cstr)
         return false;
-    return strlen (cstr) == str.len && memcmp (str.ptr, cstr, str.len) == 0;
+    //  Byte by byte, not strlen then memcmp: most strings compared are
+    //  short keys that differ at once (ord_wire_peek tries every key)
+    for (uint32_t i = 0; i < str.len; i++)
+        if (cstr [i] == 0 || cstr [i] != str.ptr [i])
+            return false;
+    return cstr [str.len] == 0;
 }
 
 char *

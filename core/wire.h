@@ -53,6 +53,26 @@ bool ord_wire_utf8 (const void *data, size_t size);
     past them, or 0 when the bytes end first or are not msgpack. */
 size_t ord_wire_skip (const void *data, size_t size, size_t count);
 
+/*  One top-level entry of a packed map, looked up by ord_wire_peek. */
+typedef struct {
+    const char *key;               /* the key to look for */
+    bool found;                    /* set when the map has it */
+    msgpack_object value;          /* its value: a scalar in full (strings,
+                                      bins and exts point into the bytes);
+                                      a map or an array has its type and
+                                      size only, ptr NULL */
+} ord_wire_field_t;
+
+/*  Looks up the `count` fields' keys among the top-level keys of the
+    packed msgpack map at `data`, in place: nothing is decoded beyond the
+    entries found and nothing is allocated. As with ord_wire_find, only
+    string keys match and the first entry of a key counts. The whole map is
+    walked, so every declared length is checked to fit. Returns the offset
+    just past the map, or 0 when the bytes are not one msgpack map (another
+    type, 0xc1, or bytes that end first); the fields are then not found. */
+size_t ord_wire_peek (const void *data, size_t size, ord_wire_field_t *fields,
+                      size_t count);
+
 /*  The value of `key` in `map`, or NULL when absent. */
 const msgpack_object *ord_wire_find (const msgpack_object *map, const char *key);
 

@@ -809,6 +809,77 @@ test_unpack_of_a_record_with_bad_fields_is_a_store_error (void **state)
     ord_order_destroy (&order);
 }
 
+//  ord_order_peek: what a get needs from a record, read in place
+
+static void
+test_peek_reads_the_owner_and_the_deletion_mark (void **state)
+{
+    (void) state;
+    ord_order_t *order = s_created_order (1700000000000);
+    size_t size;
+    char *record = s_record (order, &size);
+    ord_str_t user_id;
+    bool deleted = true;
+    assert_int_equal (ord_order_peek (record, size, &user_id, &deleted), 0);
+    assert_true (ord_str_eq (user_id, "alice"));
+    assert_false (deleted);                   //  deleted_at is nil
+    free (record);
+    order->deleted_at = 1700000009999;
+    record = s_record (order, &size);
+    assert_int_equal (ord_order_peek (record, size, &user_id, &deleted), 0);
+    assert_true (ord_str_eq (user_id, "alice"));
+    assert_true (deleted);
+    free (record);
+    ord_order_destroy (&order);
+}
+
+static void
+test_peek_of_a_user_id_that_is_not_a_string_gives_no_owner (void **state)
+{
+    (void) state;
+    ord_order_t *order = s_created_order (1700000000000);
+    size_t size, changed_size;
+    char *record = s_record (order, &size);
+    char *changed = s_replace (record, size, "user_id", NULL, 7, &changed_size);
+    ord_str_t user_id;
+    bool deleted;
+    assert_int_equal (ord_order_peek (changed, changed_size, &user_id, &deleted), 0);
+    assert_null (user_id.ptr);
+    free (changed);
+    free (record);
+    ord_order_destroy (&order);
+}
+
+static void
+test_peek_of_a_record_cut_short_or_corrupt_is_a_store_error (void **state)
+{
+    (void) state;
+    ord_order_t *order = s_created_order (1700000000000);
+    order->deleted_at = 1700000009999;
+    size_t size;
+    char *record = s_record (order, &size);
+    ord_str_t user_id;
+    bool deleted;
+    //  Cut anywhere, each prefix in a buffer of its own size, so that
+    //  AddressSanitizer sees a read past the end
+    for (size_t cut = 0; cut < size; cut++) {
+        char *prefix = (char *) malloc (cut? cut: 1);
+        assert_non_null (prefix);
+        memcpy (prefix, record, cut);
+        int rc = ord_order_peek (prefix, cut, &user_id, &deleted);
+        free (prefix);
+        if (rc != ORD_ESTORE)
+            fail_msg ("the first %zu of %zu bytes peek with %d", cut, size, rc);
+    }
+    assert_int_equal (ord_order_peek ("\xc1garbage", 8, &user_id, &deleted), ORD_ESTORE);
+    assert_int_equal (ord_order_peek ("\x92\xa1" "a\x01", 4, &user_id, &deleted), ORD_ESTORE);
+    //  A 4 G-entry map in five bytes
+    assert_int_equal (ord_order_peek ("\xdf\xff\xff\xff\xff", 5, &user_id, &deleted),
+                      ORD_ESTORE);
+    free (record);
+    ord_order_destroy (&order);
+}
+
 static void
 test_dup_is_a_deep_copy (void **state)
 {
@@ -1030,6 +1101,9 @@ main (void)
         cmocka_unit_test (test_unpack_of_a_truncated_record_is_a_store_error),
         cmocka_unit_test (test_unpack_of_another_record_version_is_a_store_error),
         cmocka_unit_test (test_unpack_of_a_record_with_bad_fields_is_a_store_error),
+        cmocka_unit_test (test_peek_reads_the_owner_and_the_deletion_mark),
+        cmocka_unit_test (test_peek_of_a_user_id_that_is_not_a_string_gives_no_owner),
+        cmocka_unit_test (test_peek_of_a_record_cut_short_or_corrupt_is_a_store_error),
         cmocka_unit_test (test_dup_is_a_deep_copy),
         cmocka_unit_test (test_dup_of_a_new_order_works),
         cmocka_unit_test (test_set_replaces_and_clears_a_string),

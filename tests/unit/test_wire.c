@@ -209,6 +209,305 @@ test_decode_refuses_nesting_deeper_than_msgpack_c_can_hold (void **state)
 
 
 //  --------------------------------------------------------------------------
+//  ord_wire_skip and ord_wire_peek: packed bytes read in place
+
+//  A copy of `size` bytes in a buffer of exactly that size, so that
+//  AddressSanitizer sees a read one byte past the end
+static char *
+s_exact_copy (const void *data, size_t size)
+{
+    char *copy = (char *) malloc (size? size: 1);
+    assert_non_null (copy);
+    memcpy (copy, data, size);
+    return copy;
+}
+
+//  ord_wire_peek of `size` bytes at `data` (held in an exact copy); true
+//  when it refused them and left every field not found
+static bool
+s_peek_refuses (const void *data, size_t size, ord_wire_field_t *fields, size_t count)
+{
+    char *copy = s_exact_copy (data, size);
+    size_t rc = ord_wire_peek (copy, size, fields, count);
+    free (copy);
+    for (size_t i = 0; i < count; i++)
+        if (fields [i].found)
+            return false;
+    return rc == 0;
+}
+
+static void
+test_skip_walks_whole_objects (void **state)
+{
+    body_t *body = (body_t *) *state;
+    msgpack_pack_map (&body->pk, 1);            //  three objects: a map,
+    ord_pack_cstr (&body->pk, "list");
+    msgpack_pack_array (&body->pk, 2);
+    msgpack_pack_int (&body->pk, 1);
+    ord_pack_cstr (&body->pk, "two");
+    size_t first = body->buffer.size;
+    msgpack_pack_int (&body->pk, 300);          //  an int,
+    size_t second = body->buffer.size;
+    ord_pack_cstr (&body->pk, "three");         //  a string
+    char *data = s_exact_copy (body->buffer.data, body->buffer.size);
+    assert_int_equal (ord_wire_skip (data, body->buffer.size, 1), first);
+    assert_int_equal (ord_wire_skip (data, body->buffer.size, 2), second);
+    assert_int_equal (ord_wire_skip (data, body->buffer.size, 3), body->buffer.size);
+    //  A fourth object is not there; nor is all of the third
+    assert_int_equal (ord_wire_skip (data, body->buffer.size, 4), 0);
+    assert_int_equal (ord_wire_skip (data, body->buffer.size - 1, 3), 0);
+    free (data);
+}
+
+static void
+test_peek_reads_top_level_fields_in_place (void **state)
+{
+    body_t *body = (body_t *) *state;
+    msgpack_pack_map (&body->pk, 4);
+    ord_pack_kv_int (&body->pk, "rv", 1);
+    ord_pack_cstr (&body->pk, "order_data");
+    msgpack_pack_map (&body->pk, 1);
+    ord_pack_kv_cstr (&body->pk, "user_id", "mallory");    //  not top-level: not seen
+    ord_pack_kv_cstr (&body->pk, "user_id", "alice");
+    ord_pack_cstr (&body->pk, "deleted_at");
+    msgpack_pack_nil (&body->pk);
+    ord_wire_field_t fields [] = {
+        { .key = "user_id" }, { .key = "deleted_at" }, { .key = "status" }
+    };
+    assert_int_equal (ord_wire_peek (body->buffer.data, body->buffer.size, fields, 3),
+                      body->buffer.size);
+    assert_true (fields [0].found);
+    assert_true (ord_str_eq (ord_str_of (&fields [0].value), "alice"));
+    //  The string is the packed bytes themselves, not a copy
+    assert_true (fields [0].value.via.str.ptr > body->buffer.data
+              && fields [0].value.via.str.ptr < body->buffer.data + body->buffer.size);
+    assert_true (fields [1].found);
+    assert_int_equal (fields [1].value.type, MSGPACK_OBJECT_NIL);
+    assert_false (fields [2].found);
+}
+
+static void
+test_peek_takes_the_first_string_key_that_matches (void **state)
+{
+    body_t *body = (body_t *) *state;
+    msgpack_pack_map (&body->pk, 4);
+    msgpack_pack_int (&body->pk, 42);           //  an integer key
+    ord_pack_cstr (&body->pk, "not this");
+    msgpack_pack_bin (&body->pk, 1);            //  "k" as bin, not str
+    msgpack_pack_bin_body (&body->pk, "k", 1);
+    ord_pack_cstr (&body->pk, "nor this");
+    ord_pack_kv_cstr (&body->pk, "k", "first");
+    ord_pack_kv_cstr (&body->pk, "k", "second");
+    ord_wire_field_t field = { .key = "k" };
+    assert_int_equal (ord_wire_peek (body->buffer.data, body->buffer.size, &field, 1),
+                      body->buffer.size);
+    assert_true (field.found);
+    assert_true (ord_str_eq (ord_str_of (&field.value), "first"));
+    //  ...as ord_wire_find has it (ord_wire_decode would refuse these keys)
+    size_t offset = 0;
+    assert_int_equal (msgpack_unpack_next (&body->unpacked, body->buffer.data,
+                                           body->buffer.size, &offset), MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *found = ord_wire_find (&body->unpacked.data, "k");
+    assert_true (ord_str_eq (ord_str_of (found), "first"));
+}
+
+static void
+test_peek_gives_a_container_its_type_and_size (void **state)
+{
+    body_t *body = (body_t *) *state;
+    msgpack_pack_map (&body->pk, 2);
+    ord_pack_cstr (&body->pk, "list");
+    msgpack_pack_array (&body->pk, 3);
+    for (int i = 0; i < 3; i++)
+        msgpack_pack_int (&body->pk, i);
+    ord_pack_cstr (&body->pk, "costs");
+    msgpack_pack_map (&body->pk, 2);
+    ord_pack_kv_int (&body->pk, "subtotal", 100);
+    ord_pack_kv_int (&body->pk, "total", 100);
+    ord_wire_field_t fields [] = { { .key = "list" }, { .key = "costs" } };
+    assert_int_equal (ord_wire_peek (body->buffer.data, body->buffer.size, fields, 2),
+                      body->buffer.size);
+    assert_int_equal (fields [0].value.type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal (fields [0].value.via.array.size, 3);
+    assert_null (fields [0].value.via.array.ptr);
+    assert_int_equal (fields [1].value.type, MSGPACK_OBJECT_MAP);
+    assert_int_equal (fields [1].value.via.map.size, 2);
+    assert_null (fields [1].value.via.map.ptr);
+}
+
+//  Peeks at {"v": value}, `value` given packed, and checks that it reads
+//  as msgpack-c decodes it
+static void
+s_assert_peeks_as_msgpack_c (const char *value, size_t size)
+{
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 1);
+    ord_pack_cstr (&pk, "v");
+    ord_pack_raw (&pk, value, size);
+    ord_wire_field_t field = { .key = "v" };
+    assert_int_equal (ord_wire_peek (buffer.data, buffer.size, &field, 1), buffer.size);
+    assert_true (field.found);
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    assert_int_equal (msgpack_unpack_next (&unpacked, buffer.data, buffer.size, &offset),
+                      MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *expected = &unpacked.data.via.map.ptr [0].val;
+    if (field.value.type != expected->type || !msgpack_object_equal (field.value, *expected))
+        fail_msg ("value packed as 0x%02x (%zu bytes) reads as type %d, msgpack-c has %d",
+                  (uint8_t) value [0], size, field.value.type, expected->type);
+    msgpack_unpacked_destroy (&unpacked);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+static void
+test_peek_reads_scalars_as_msgpack_c_does (void **state)
+{
+    (void) state;
+    msgpack_sbuffer value;
+    msgpack_sbuffer_init (&value);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &value, msgpack_sbuffer_write);
+    static char text [70000];
+    memset (text, 'x', sizeof text);
+    int64_t numbers [] = { 0, 1, 127, 128, 255, 256, 65535, 65536, UINT32_MAX,
+                           (int64_t) UINT32_MAX + 1, INT64_MAX, -1, -32, -33, -128,
+                           -129, -32768, -32769, INT32_MIN, (int64_t) INT32_MIN - 1,
+                           INT64_MIN };
+    size_t lengths [] = { 0, 1, 2, 4, 8, 16, 31, 32, 255, 256, 65535, 65536 };
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers [0]; i++) {
+        msgpack_sbuffer_clear (&value);
+        msgpack_pack_int64 (&pk, numbers [i]);
+        s_assert_peeks_as_msgpack_c (value.data, value.size);
+    }
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths [0]; i++) {
+        msgpack_sbuffer_clear (&value);
+        msgpack_pack_str (&pk, lengths [i]);
+        msgpack_pack_str_body (&pk, text, lengths [i]);
+        s_assert_peeks_as_msgpack_c (value.data, value.size);
+        msgpack_sbuffer_clear (&value);
+        msgpack_pack_bin (&pk, lengths [i]);
+        msgpack_pack_bin_body (&pk, text, lengths [i]);
+        s_assert_peeks_as_msgpack_c (value.data, value.size);
+        if (lengths [i] == 0)
+            continue;           //  an ext has its type at least
+        msgpack_sbuffer_clear (&value);
+        msgpack_pack_ext (&pk, lengths [i], 5);
+        msgpack_pack_ext_body (&pk, text, lengths [i]);
+        s_assert_peeks_as_msgpack_c (value.data, value.size);
+    }
+    msgpack_sbuffer_clear (&value);
+    msgpack_pack_uint64 (&pk, UINT64_MAX);
+    s_assert_peeks_as_msgpack_c (value.data, value.size);
+    msgpack_sbuffer_destroy (&value);
+    //  The rest spelled out: nil, booleans, floats, and the forms a packer
+    //  would not pick for a small number (signed ones holding one >= 0)
+    const char *packed [] = {
+        "\xc0", "\xc2", "\xc3", "\xca\x3f\xc0\x00\x00", "\xcb\xc0\x02\x00\x00\x00\x00\x00\x00",
+        "\xcc\x05", "\xcf\x00\x00\x00\x00\x00\x00\x00\x05", "\xd0\x05", "\xd0\xfb",
+        "\xd1\x00\x05", "\xd2\x00\x00\x00\x05", "\xd3\x00\x00\x00\x00\x00\x00\x00\x05",
+        "\xd3\xff\xff\xff\xff\xff\xff\xff\xfb", "\xd9\x02hi", "\xc7\x01\x09z"
+    };
+    size_t sizes [] = { 1, 1, 1, 5, 9, 2, 9, 2, 2, 3, 5, 9, 9, 4, 4 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes [0]; i++)
+        s_assert_peeks_as_msgpack_c (packed [i], sizes [i]);
+}
+
+static void
+test_peek_refuses_what_is_not_one_map (void **state)
+{
+    (void) state;
+    ord_wire_field_t field = { .key = "v" };
+    assert_true (s_peek_refuses ("", 0, &field, 1));
+    assert_true (s_peek_refuses ("\xc1", 1, &field, 1));
+    assert_true (s_peek_refuses ("\x91\x01", 2, &field, 1));     //  [1]
+    assert_true (s_peek_refuses ("\xa1v", 2, &field, 1));        //  "v"
+    assert_true (s_peek_refuses ("\x07", 1, &field, 1));
+    assert_true (s_peek_refuses ("\x81\xa1v\xc1", 4, &field, 1));  //  {"v": 0xc1}
+}
+
+static void
+test_peek_refuses_a_map_cut_short_anywhere (void **state)
+{
+    body_t *body = (body_t *) *state;
+    static char text [300];
+    memset (text, 'y', sizeof text);
+    msgpack_pack_map (&body->pk, 5);
+    ord_pack_kv_cstr (&body->pk, "user_id", "alice");
+    ord_pack_cstr (&body->pk, "deleted_at");
+    msgpack_pack_int64 (&body->pk, 1700000000000);
+    ord_pack_cstr (&body->pk, "order_data");
+    msgpack_pack_map (&body->pk, 1);
+    ord_pack_cstr (&body->pk, "products");
+    msgpack_pack_array (&body->pk, 2);
+    msgpack_pack_double (&body->pk, 1.5);
+    msgpack_pack_str (&body->pk, sizeof text);
+    msgpack_pack_str_body (&body->pk, text, sizeof text);
+    ord_pack_cstr (&body->pk, "blob");
+    msgpack_pack_ext (&body->pk, 3, 1);
+    msgpack_pack_ext_body (&body->pk, "abc", 3);
+    ord_pack_kv_bool (&body->pk, "needs_review", false);
+    //  Every prefix is refused, as msgpack-c refuses it, fields found
+    //  before the cut included
+    for (size_t size = 0; size < body->buffer.size; size++) {
+        ord_wire_field_t fields [] = { { .key = "user_id" }, { .key = "deleted_at" } };
+        if (!s_peek_refuses (body->buffer.data, size, fields, 2))
+            fail_msg ("the first %zu of %zu bytes are taken", size, body->buffer.size);
+        msgpack_unpacked unpacked;
+        msgpack_unpacked_init (&unpacked);
+        size_t offset = 0;
+        assert_int_not_equal (msgpack_unpack_next (&unpacked, body->buffer.data, size, &offset),
+                              MSGPACK_UNPACK_SUCCESS);
+        msgpack_unpacked_destroy (&unpacked);
+    }
+    ord_wire_field_t fields [] = { { .key = "user_id" }, { .key = "deleted_at" } };
+    assert_int_equal (ord_wire_peek (body->buffer.data, body->buffer.size, fields, 2),
+                      body->buffer.size);
+    assert_true (fields [0].found && fields [1].found);
+}
+
+static void
+test_peek_refuses_lengths_past_the_end (void **state)
+{
+    (void) state;
+    struct { const char *bytes; size_t size; } cases [] = {
+        { "\xdf\xff\xff\xff\xff", 5 },                  //  a map of 4 G entries
+        { "\xde\x00", 2 },                              //  a map16 without its size
+        { "\x81\xd9", 2 },                              //  a str8 key without its length
+        { "\x81\xa1v\xdb\xff\xff\xff\xff", 8 },         //  a 4 GiB string
+        { "\x81\xa1v\xdd\x3b\x9a\xca\x00", 8 },         //  an array of a billion
+        { "\x81\xa1v\xc9\x00\x00\x00\x10\x05", 9 },     //  an ext32 of 16 bytes, none there
+        { "\x81\xa1v\xd8\x05", 5 },                     //  a fixext16 without its data
+        { "\x81\xa1v\xcb\x00\x00", 6 },                 //  half a float64
+        { "\x81\xa1v\xcf\x00", 5 },                     //  part of a uint64
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        ord_wire_field_t field = { .key = "v" };
+        if (!s_peek_refuses (cases [i].bytes, cases [i].size, &field, 1))
+            fail_msg ("case %zu is taken", i);
+        assert_int_equal (ord_wire_skip (cases [i].bytes, cases [i].size, 1), 0);
+    }
+}
+
+static void
+test_peek_returns_the_offset_past_the_map (void **state)
+{
+    body_t *body = (body_t *) *state;
+    msgpack_pack_map (&body->pk, 1);
+    ord_pack_kv_int (&body->pk, "v", 1);
+    size_t map_size = body->buffer.size;
+    msgpack_pack_int (&body->pk, 7);            //  something after it
+    ord_wire_field_t field = { .key = "v" };
+    assert_int_equal (ord_wire_peek (body->buffer.data, body->buffer.size, &field, 1), map_size);
+    assert_true (field.found);
+    assert_int_equal (field.value.via.u64, 1);
+}
+
+
+//  --------------------------------------------------------------------------
 //  ord_wire_str
 
 static void
@@ -841,6 +1140,15 @@ main (void)
         cmocka_unit_test_setup_teardown (test_decode_accepts_nesting_up_to_the_limit, setup, teardown),
         cmocka_unit_test_setup_teardown (test_decode_refuses_nesting_beyond_the_limit, setup, teardown),
         cmocka_unit_test_setup_teardown (test_decode_refuses_nesting_deeper_than_msgpack_c_can_hold, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_skip_walks_whole_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_peek_reads_top_level_fields_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_peek_takes_the_first_string_key_that_matches, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_peek_gives_a_container_its_type_and_size, setup, teardown),
+        cmocka_unit_test (test_peek_reads_scalars_as_msgpack_c_does),
+        cmocka_unit_test (test_peek_refuses_what_is_not_one_map),
+        cmocka_unit_test_setup_teardown (test_peek_refuses_a_map_cut_short_anywhere, setup, teardown),
+        cmocka_unit_test (test_peek_refuses_lengths_past_the_end),
+        cmocka_unit_test_setup_teardown (test_peek_returns_the_offset_past_the_map, setup, teardown),
         cmocka_unit_test_setup_teardown (test_str_reads_a_string_field, setup, teardown),
         cmocka_unit_test_setup_teardown (test_str_required_and_absent_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown (test_str_required_and_nil_is_refused, setup, teardown),
