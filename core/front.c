@@ -1,4 +1,5 @@
 /*  front: doors, validation, reads, the actor pool and background timers. */
+#include <malloc.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -17,6 +18,8 @@
 #define S_REPLY_KEEP      65536    //  a reply buffer grown past this is freed
 #define S_SPARE_FRAMES    64       //  frames kept for the next requests
 #define S_SPARE_FRAME_MAX 4096     //  ...when they hold at most this many bytes
+#define S_TRIM_QUIET_S    5        //  quiet seconds before freed heap goes back
+#define S_TRIM_QUIET_RATE 10       //  requests a second that still count as quiet
 
 typedef struct {
     zactor_t *actor;
@@ -52,6 +55,10 @@ struct _ord_front_t {
     MDB_txn *read_txn;             //  get and list read in it; reset between
     zframe_t *spare_frames [S_SPARE_FRAMES];
     size_t spare_frame_count;
+    uint64_t requests_taken;       //  off the doors, ever
+    uint64_t requests_at_tick;     //  ...at the last s_on_second
+    int quiet_seconds;             //  ticks in a row without a request
+    bool heap_dirty;               //  work or stopped actors since the last trim
 };
 
 static void s_process (ord_front_t *self, ord_request_t *request);
@@ -844,6 +851,7 @@ s_take_request (ord_front_t *self, zsock_t *door, zmsg_t *envelope, zframe_t *bo
 {
     ord_request_t *request = ord_request_new (door == self->doors [0]? ORD_DOOR_SERVICE
                                                                        : ORD_DOOR_ADMIN);
+    self->requests_taken++;
     request->envelope = envelope;
     request->op = ORD_OP_COUNT;
     if (zmsg_size (envelope) == 0) {
@@ -996,6 +1004,26 @@ s_dispatch_internal (ord_front_t *self, zlist_t *ids, ord_op_t op)
             s_dispatch_or_wait (self, s_internal (op), id);
 }
 
+//  Once the doors have been quiet for a while after work, gives the heap
+//  that glibc keeps freed in its per-thread arenas back to the system: a
+//  burst of orders leaves ~100 MiB there otherwise (docs/BENCHMARKS.md,
+//  idle RSS). Again each second while idle actors still stop. A console
+//  polling stats or health does not count as work.
+static void
+s_trim_when_quiet (ord_front_t *self, bool actors_stopped)
+{
+    bool quiet = self->requests_taken - self->requests_at_tick <= S_TRIM_QUIET_RATE
+              && self->inflight == 0;
+    self->requests_at_tick = self->requests_taken;
+    self->quiet_seconds = quiet? self->quiet_seconds + 1: 0;
+    if (!quiet || actors_stopped)
+        self->heap_dirty = true;
+    if (self->heap_dirty && self->quiet_seconds >= S_TRIM_QUIET_S) {
+        malloc_trim (0);
+        self->heap_dirty = false;
+    }
+}
+
 static int
 s_on_second (zloop_t *loop, int timer_id, void *arg)
 {
@@ -1036,6 +1064,7 @@ s_on_second (zloop_t *loop, int timer_id, void *arg)
             stopped++;
         }
     }
+    s_trim_when_quiet (self, stopped > 0);
     return 0;
 }
 
