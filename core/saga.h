@@ -73,7 +73,9 @@ typedef struct {
 } ord_saga_ctx_t;
 
 /*  Starts a saga of `kind` for ctx->order and commits its first phase.
-    For a create, ctx->order is the new order (not yet stored). Errors:
+    For a create, ctx->order is the new order (not yet stored). A
+    confirm's first phase is only sent: ord_saga_drive, which must follow,
+    waits for it after the check and returns its error. Errors:
     ORD_ESTOREFULL, ORD_ESTORE. */
 int ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger,
                     const char *reason);
