@@ -69,7 +69,7 @@ s_parse_int (const char *text, bool suffixes, int64_t *value)
         }
     if (*end || (shift && (number < 0 || number > (LLONG_MAX >> shift))))
         return false;
-    *value = (int64_t) number << shift;
+    *value = shift? (int64_t) number << shift: (int64_t) number;
     return true;
 }
 
