@@ -622,6 +622,14 @@ s_self_init (self_t *self, ord_why_t *why)
 }
 
 //  Waits for $TERM on the pipe (or for the pipe to break)
+void
+ord_adapter_thread_name (const char *name)
+{
+    char truncated [16];
+    snprintf (truncated, sizeof truncated, "ad-%s", name);
+    prctl (PR_SET_NAME, truncated, 0, 0, 0);
+}
+
 bool
 ord_adapter_handshake (zsock_t *pipe, int rc, const char *reason)
 {
@@ -659,11 +667,8 @@ ord_adapter_run (zsock_t *pipe, const ord_plugin_args_t *args,
     self.args = args;
     self.spec = spec;
     self.state = state;
-    if (spec) {
-        char name [16];
-        snprintf (name, sizeof name, "ad-%s", spec->name);
-        prctl (PR_SET_NAME, name, 0, 0, 0);
-    }
+    if (spec)
+        ord_adapter_thread_name (spec->name);
 
     ord_why_t why;
     why.text [0] = 0;

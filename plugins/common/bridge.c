@@ -659,6 +659,7 @@ ord_bridge_run (zsock_t *pipe, const ord_plugin_args_t *args, const char *kind,
     self.args = args;
     self.kind = kind;
     self.name = name;
+    ord_adapter_thread_name (name);
 
     ord_why_t why;
     why.text [0] = 0;

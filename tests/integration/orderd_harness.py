@@ -96,6 +96,19 @@ def free_ports(n):
             s.close()
 
 
+def thread_names(pid):
+    """The names of a process's threads (orderd names its own, and its
+    adapters', for top -H)."""
+    names = set()
+    for tid in os.listdir('/proc/%d/task' % pid):
+        try:
+            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
+                names.add(f.read().strip())
+        except OSError:
+            pass                # the thread ended meanwhile
+    return names
+
+
 def new_id(prefix=''):
     return prefix + uuid.uuid4().hex[:12]
 

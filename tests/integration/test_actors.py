@@ -15,6 +15,22 @@ def cart():
 
 
 class ActorPool(unittest.TestCase):
+    def test_threads_carry_their_names(self):
+        """docs/OPERATIONS.md: top -H tells the front, the writer, the
+        actors and each adapter apart."""
+        daemon = h.Daemon()
+        self.addCleanup(daemon.cleanup)
+        daemon.start()
+        service = h.Client(daemon.service)
+        admin = h.Client(daemon.admin)
+        self.addCleanup(service.close)
+        self.addCleanup(admin.close)
+        admin.call_ok('stock', sku=SKU, set=10)
+        service.call_ok('create', **h.create_fields('u-names', cart()))
+        names = h.thread_names(daemon.proc.pid)
+        for name in ('orderd', 'ord-writer', 'ord-actor', 'ad-payment_sand', 'ad-fulfilment_l'):
+            self.assertIn(name, names)
+
     def test_live_actors_stay_within_the_cap_and_orders_rehydrate(self):
         daemon = h.Daemon(overrides={'orderd/max_live_actors': 3,
                                      'orderd/actor_idle_ms': 200})

@@ -241,6 +241,8 @@ class Saga(BridgeCase):
         self.service.start()
         self.start_daemon()
         self.assertEqual(health(self.shop.c), ('ok', 'ok'))
+        self.assertIn('ad-bridge_fulfi', h.thread_names(self.d.proc.pid),
+                      'the bridge thread is named like any adapter')
         a, b = new_id('SKU-'), new_id('SKU-')
         skus = {a: 40, b: 40}
         for sku, n in skus.items():
