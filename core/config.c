@@ -1,9 +1,9 @@
 /*  config: known keys, defaults and value checks. */
 #include <errno.h>
-#include <limits.h>
 #include <unistd.h>
 #include "auth.h"
 #include "config.h"
+#include "number.h"
 
 //  S_SIZE: an integer, or one with a K, M or G suffix (as plugins take it)
 typedef enum { S_STRING, S_OPTIONAL, S_INT, S_SIZE, S_BOOL, S_SYNC, S_ON_STOCK_FAILURE } s_type_t;
@@ -49,30 +49,6 @@ s_key_index (const char *path)
     return -1;
 }
 
-static bool
-s_parse_int (const char *text, bool suffixes, int64_t *value)
-{
-    if (!text || !*text)
-        return false;
-    char *end;
-    errno = 0;
-    long long number = strtoll (text, &end, 10);
-    if (errno || end == text)
-        return false;
-    int shift = 0;
-    if (suffixes && *end && end [1] == 0)
-        switch (*end++) {
-            case 'K': case 'k': shift = 10; break;
-            case 'M': case 'm': shift = 20; break;
-            case 'G': case 'g': shift = 30; break;
-            default: return false;
-        }
-    if (*end || (shift && (number < 0 || number > (LLONG_MAX >> shift))))
-        return false;
-    *value = shift? (int64_t) number << shift: (int64_t) number;
-    return true;
-}
-
 //  Every key under `orderd` must be known, and only our three sections
 //  may exist, so a typo is an error, not a silent default.
 static int
@@ -114,7 +90,7 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
             break;
         case S_INT:
         case S_SIZE:
-            if (!s_parse_int (value, s_keys [index].type == S_SIZE, &number)
+            if (!ord_number_parse (value, s_keys [index].type == S_SIZE, &number)
             ||  number < s_keys [index].min || number > s_keys [index].max) {
                 ord_why_set (why, "%s: '%s' is not an integer from %" PRId64 " to %" PRId64 "%s",
                              path, value, s_keys [index].min, s_keys [index].max,

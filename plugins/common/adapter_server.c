@@ -1,14 +1,12 @@
 /*  adapter_server: the request loop every adapter plugin shares. See
     adapter_server.h for the contract. */
-#include <ctype.h>
-#include <errno.h>
-#include <limits.h>
 #include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "adapter_server.h"
+#include "number.h"
 
 #define S_LATENCY_MAX   3600000         /* latency_ms at most an hour */
 
@@ -92,26 +90,9 @@ ord_adapter_config_int (zconfig_t *config, const char *key, int64_t min,
         *value = fallback;
         return 0;
     }
-    errno = 0;
-    char *end = NULL;
-    long long number = strtoll (text, &end, 10);
-    bool ok = end != text && errno == 0 && !isspace ((unsigned char) *text);
-    if (ok && suffixes && *end) {
-        int shift = 0;
-        switch (toupper ((unsigned char) *end)) {
-            case 'K': shift = 10; break;
-            case 'M': shift = 20; break;
-            case 'G': shift = 30; break;
-            default: ok = false;
-        }
-        if (ok && end [1] == 0 && number >= 0 && number <= (LLONG_MAX >> shift)) {
-            number <<= shift;
-            end++;
-        }
-        else
-            ok = false;
-    }
-    if (!ok || *end || number < min || number > max) {
+    int64_t number;
+    bool ok = ord_number_parse (text, suffixes, &number);
+    if (!ok || number < min || number > max) {
         ord_why_set (why, "%s: '%s' is not an integer from %" PRId64 " to %" PRId64 "%s",
                      key, text, min, max, suffixes? " (K, M, G allowed)": "");
         return ORD_ECONFIG;
