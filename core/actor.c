@@ -304,18 +304,13 @@ s_do_initiate (self_t *self, ord_request_t *request)
         s_answer (self, request, ORD_EINVALID, why.text, true);
         return;
     }
-    int rc = ord_saga_begin (ctx, ORD_SAGA_INITIATE, ORD_TRIGGER_INITIATE_PAYMENT, NULL);
+    int rc = ord_saga_begin_payment (ctx, return_url, cancel_url);
     if (rc) {
         zsys_error ("order %s: cannot log its saga: %s", ctx->order->id, ord_strerror (rc));
         s_answer (self, request, rc, NULL, false);
         s_forget (self);
         return;
     }
-    //  The URLs travel in the saga record so that a resumed drive has them
-    snprintf (ctx->saga.return_url, sizeof ctx->saga.return_url, "%.*s",
-              (int) return_url.len, return_url.ptr? return_url.ptr: "");
-    snprintf (ctx->saga.cancel_url, sizeof ctx->saga.cancel_url, "%.*s",
-              (int) cancel_url.len, cancel_url.ptr? cancel_url.ptr: "");
     ord_crash ("initiate.logged");
     rc = ord_saga_drive (ctx, false, &why);
     s_complete (self, request, rc, why.text, true, ctx->finished);

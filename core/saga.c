@@ -218,9 +218,9 @@ s_set_timer (ord_saga_ctx_t *ctx, int64_t deadline)
     ctx->order->timer_at = deadline;
 }
 
-int
-ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger,
-                const char *reason)
+//  Fills ctx->saga as a saga of `kind` starts, nothing logged yet.
+static void
+s_start (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger, const char *reason)
 {
     ord_saga_t *saga = &ctx->saga;
     memset (saga, 0, sizeof *saga);
@@ -234,11 +234,18 @@ ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger
         case ORD_SAGA_CONFIRM:  saga->phase = ORD_PHASE_CHECK; break;
         default:                saga->phase = ORD_PHASE_CANCEL; break;
     }
+}
+
+//  Logs the first phase of the saga s_start filled.
+static int
+s_log_first (ord_saga_ctx_t *ctx)
+{
+    ord_saga_t *saga = &ctx->saga;
     //  A saga starts from the order as stored (a request that changed it
     //  either committed or forgot it), so only the saga record is written:
     //  one B-tree leaf fewer to write and sync
     s_queue_saga (ctx);
-    if (kind == ORD_SAGA_CONFIRM) {
+    if (saga->kind == ORD_SAGA_CONFIRM) {
         //  A confirm starts with its check, which only reserves again what
         //  the order holds: the drive runs it while this log is written
         s_commit_send (ctx, false);
@@ -248,6 +255,26 @@ ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger
     if (rc)
         memset (saga, 0, sizeof *saga);
     return rc;
+}
+
+int
+ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger,
+                const char *reason)
+{
+    s_start (ctx, kind, trigger, reason);
+    return s_log_first (ctx);
+}
+
+int
+ord_saga_begin_payment (ord_saga_ctx_t *ctx, ord_str_t return_url, ord_str_t cancel_url)
+{
+    s_start (ctx, ORD_SAGA_INITIATE, ORD_TRIGGER_INITIATE_PAYMENT, NULL);
+    ord_saga_t *saga = &ctx->saga;
+    snprintf (saga->return_url, sizeof saga->return_url, "%.*s",
+              (int) return_url.len, return_url.ptr? return_url.ptr: "");
+    snprintf (saga->cancel_url, sizeof saga->cancel_url, "%.*s",
+              (int) cancel_url.len, cancel_url.ptr? cancel_url.ptr: "");
+    return s_log_first (ctx);
 }
 
 //  ---------------------------------------------------------------------

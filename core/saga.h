@@ -80,6 +80,12 @@ typedef struct {
 int ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger,
                     const char *reason);
 
+/*  ord_saga_begin for an initiate_payment, with the URLs the provider
+    sends the buyer back to: they are in the first logged record, so a
+    drive resumed after a crash sends the provider the same ones (either
+    may be empty). Errors: ORD_ESTOREFULL, ORD_ESTORE. */
+int ord_saga_begin_payment (ord_saga_ctx_t *ctx, ord_str_t return_url, ord_str_t cancel_url);
+
 /*  Drives ctx->saga from its logged phase; sets ctx->finished when the
     saga ended (successfully or not) with its final writes queued. `resuming` is true when the
     saga was interrupted (recovery, background or admin retry): an

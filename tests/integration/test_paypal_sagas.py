@@ -23,6 +23,7 @@ import orderd_harness as h  # noqa: E402
 import test_sagas as ts  # noqa: E402
 import test_crash as tc  # noqa: E402
 from paypal_fixture import FakePayPal  # noqa: E402
+from saga_helpers import cart_ending  # noqa: E402
 
 PLUGIN = os.path.join(h.BUILD, 'plugins', 'payment_paypal.so')
 
@@ -95,7 +96,8 @@ CRASH_SUBSET = ('test_every_point_has_a_scenario',
                 'test_confirm_paid', 'test_confirm_compensating', 'test_confirm_aborting',
                 'test_cancel_released', 'test_cancel_voided',
                 'test_confirm_checked_confirm_declined',
-                'test_confirm_logged_confirm_transient')
+                'test_confirm_logged_confirm_transient',
+                'test_initiate_logged_keeps_the_urls')
 
 
 class PayPalCrashPoints(tc.CrashPoints):
@@ -117,6 +119,25 @@ class PayPalCrashPoints(tc.CrashPoints):
         if os.environ.get('ORDERD_PAYPAL_CRASH') != 'all' \
                 and self._testMethodName not in CRASH_SUBSET:
             self.skipTest('not in the PayPal crash subset (ORDERD_PAYPAL_CRASH=all runs it)')
+
+    def test_initiate_logged_keeps_the_urls(self):
+        """A crash at initiate.logged: the resumed create sends PayPal the
+        URLs of the interrupted request (they used to be logged only after
+        the saga's first record, so PayPal got none)."""
+        self.start('initiate.logged', 'initiate')
+        a = self.sku(10)
+        o = self.shop.create_ok(cart_ending([(a, 2, 400)], 0))
+        body = self.idem_body('initiate_payment', order_id=o['id'], user_id=self.shop.user,
+                              return_url='https://shop.example/back/' + o['id'],
+                              cancel_url='https://shop.example/cancel/' + o['id'])
+        self.crash_with('initiate.logged', body)
+        self.restart()
+        got = self.shop.get(o['id'])
+        self.assertEqual(got['status'], 'payment_initiated', got)
+        fake = self.pp.order(got['payment']['provider_order_id'])
+        self.assertEqual((fake['return_url'], fake['cancel_url']),
+                         (body['return_url'], body['cancel_url']), fake)
+        self.finish()
 
     def start(self, point, scenario):
         # test_crash's start(), with the payment section swapped

@@ -654,6 +654,39 @@ test_logged_saga_loads_back (void **state)
     mdb_txn_abort (txn);
 }
 
+//  An initiate_payment's URLs are in its first logged record, so that a
+//  drive resumed after a crash there sends the provider the same ones.
+//  (Found by a crash at initiate.logged: the URLs used to be set only
+//  after that record was committed, and the resumed create had none.)
+static void
+test_initiate_logs_its_urls_in_its_first_record (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_stock (fx, "apple", 10);
+    const char *lines [] = { "apple:2:500" };
+    assert_int_equal (s_create (fx, s_order_new (fx, "alice", 1, lines)), 0);
+    const char *ok = "https://shop.example/ok", *cancel = "https://shop.example/cancel";
+    ord_str_t return_url = { ok, (uint32_t) strlen (ok) };
+    ord_str_t cancel_url = { cancel, (uint32_t) strlen (cancel) };
+    assert_int_equal (ord_saga_begin_payment (&fx->ctx, return_url, cancel_url), 0);
+    MDB_txn *txn;
+    assert_int_equal (ord_store_read (fx->engine.store, &txn), 0);
+    ord_saga_t saga;
+    assert_int_equal (ord_saga_load (&fx->engine, txn, fx->ctx.order->id, &saga, NULL), 0);
+    mdb_txn_abort (txn);
+    assert_int_equal (saga.kind, ORD_SAGA_INITIATE);
+    assert_int_equal (saga.phase, ORD_PHASE_CREATE_PAYMENT);
+    assert_string_equal (saga.return_url, "https://shop.example/ok");
+    assert_string_equal (saga.cancel_url, "https://shop.example/cancel");
+    //  ...and the resumed drive, from that record alone, creates the payment
+    fx->ctx.saga = saga;
+    assert_int_equal (ord_saga_drive (&fx->ctx, true, &fx->why), 0);
+    assert_true (fx->ctx.finished);
+    assert_int_equal (ord_saga_commit (&fx->ctx), 0);
+    assert_int_equal (fx->ctx.order->status, ORD_STATUS_PAYMENT_INITIATED);
+    assert_int_equal (s_saga_count (fx), 0);
+}
+
 static void
 test_confirm_declined_fails_and_releases (void **state)
 {
@@ -851,6 +884,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_confirm_captures_once_and_reduces_stock, setup, teardown),
         cmocka_unit_test_setup_teardown (test_resumed_confirm_captures_once, setup, teardown),
         cmocka_unit_test_setup_teardown (test_logged_saga_loads_back, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_initiate_logs_its_urls_in_its_first_record, setup, teardown),
         cmocka_unit_test_setup_teardown (test_confirm_declined_fails_and_releases, setup, teardown),
         cmocka_unit_test_setup_teardown (test_confirm_with_stock_gone_aborts_before_capture, setup, teardown),
         cmocka_unit_test_setup_teardown (test_cancel_of_an_initiated_order_releases_and_voids, setup, teardown),
