@@ -47,6 +47,28 @@ ord_request_destroy (ord_request_t **self_p)
     *self_p = NULL;
 }
 
+int
+ord_request_take_deadline (ord_request_t *self, int64_t now_ms, ord_why_t *why)
+{
+    assert (self);
+    int rc = ord_wire_int (&self->body.data, "deadline", false, 1, INT64_MAX,
+                           &self->deadline_ms, why);
+    if (rc)
+        return rc;
+    if (ord_request_expired (self, now_ms)) {
+        ord_why_set (why, "deadline: passed %" PRId64 " ms before orderd took the request up",
+                     now_ms - self->deadline_ms);
+        return ORD_EDEADLINE;
+    }
+    return 0;
+}
+
+bool
+ord_request_expired (const ord_request_t *self, int64_t now_ms)
+{
+    return self->deadline_ms > 0 && now_ms >= self->deadline_ms;
+}
+
 zframe_t *
 ord_reply_order (ord_str_t rid, int rc, const char *message, const ord_order_t *order)
 {
@@ -160,7 +182,8 @@ s_load (self_t *self, ord_request_t *request)
 static void
 s_queue_idempotency (self_t *self, ord_request_t *request, int rc)
 {
-    if (!request->idem_key || (rc && rc != ORD_ESTOCK && rc != ORD_EDECLINED))
+    if (!request->idem_key
+    ||  (rc && rc != ORD_ESTOCK && rc != ORD_EUNKNOWNPRODUCT && rc != ORD_EDECLINED))
         return;
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
@@ -561,6 +584,13 @@ s_do_payment (self_t *self, ord_request_t *request)
 static void
 s_handle (self_t *self, ord_request_t *request)
 {
+    //  A request that waited for this actor past its deadline is refused
+    //  before anything starts; one already started runs to its end
+    if (ord_request_expired (request, ord_engine_now ())) {
+        s_answer (self, request, ORD_EDEADLINE,
+                  "deadline: passed while the request waited for its order", false);
+        return;
+    }
     if (request->op == ORD_OP_STOCK) {
         s_do_stock (self, request);
         return;

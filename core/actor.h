@@ -42,10 +42,19 @@ typedef struct {
     zframe_t *reply;               /* the packed reply body */
     bool internal_done;            /* internal: the saga ended (no reply to send) */
     int64_t received_at;           /* zclock_usecs () at arrival */
+    int64_t deadline_ms;           /* ms since the epoch; 0 when it has none */
 } ord_request_t;
 
 ord_request_t *ord_request_new (ord_door_t door);
 void ord_request_destroy (ord_request_t **self_p);
+
+/*  Reads the request's optional `deadline` (ms since the epoch, UTC) into
+    deadline_ms and checks it against now_ms. Errors: ORD_EBADREQ (not an
+    integer from 1 up), ORD_EDEADLINE (it has passed), with *why set. */
+int ord_request_take_deadline (ord_request_t *self, int64_t now_ms, ord_why_t *why);
+
+/*  True when the request has a deadline and it has passed at now_ms. */
+bool ord_request_expired (const ord_request_t *self, int64_t now_ms);
 
 /*  The wire name of an op, and the op of a wire name (ORD_OP_COUNT if
     unknown). */

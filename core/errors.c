@@ -26,6 +26,8 @@ static const struct {
     { ORD_ECONFIG,      "internal",             "bad configuration" },
     { ORD_EPLUGIN,      "internal",             "plugin refused" },
     { ORD_ESCHEMA,      "internal",             "data directory is not an orderd store of this version" },
+    { ORD_EDEADLINE,    "deadline_exceeded",    "the request's deadline passed before it was taken up" },
+    { ORD_EUNKNOWNPRODUCT, "unknown_product",   "no such product" },
 };
 #define S_NERRORS (sizeof (s_errors) / sizeof (s_errors [0]))
 

@@ -919,6 +919,11 @@ s_take_request (ord_front_t *self, zsock_t *door, zmsg_t *envelope, zframe_t *bo
         s_fail (self, &request, ORD_EBADREQ, why.text);
         return;
     }
+    rc = ord_request_take_deadline (request, ord_engine_now (), &why);
+    if (rc) {
+        s_fail (self, &request, rc, why.text);
+        return;
+    }
     if (self->stopping) {
         s_fail (self, &request, ORD_EUNAVAILABLE, "orderd is shutting down");
         return;

@@ -399,6 +399,12 @@ s_all_lines (ord_saga_ctx_t *ctx, const char *op, const char *after_first,
         ord_why_set (why, "out of stock: product %s (sku %s, quantity %" PRId64 ")",
                      product->product_id, product->sku, product->quantity);
     }
+    else
+    if (rc == ORD_EUNKNOWNPRODUCT && done < ctx->order->product_count) {
+        const ord_product_t *product = &ctx->order->products [done];
+        ord_why_set (why, "unknown product: product %s (sku %s)",
+                     product->product_id, product->sku);
+    }
     if (rc == 0 && after_all)
         ord_crash (after_all);
     return rc;

@@ -738,7 +738,9 @@ s_pack_canonical (msgpack_packer *pk, const msgpack_object *object, bool top)
     uint32_t kept = 0;
     for (uint32_t i = 0; i < size; i++) {
         ord_str_t key = ord_str_of (&object->via.map.ptr [i].key);
-        if (top && (ord_str_eq (key, "rid") || ord_str_eq (key, "idem")))
+        //  A retry carries its own rid and deadline: it is the same request
+        if (top && (ord_str_eq (key, "rid") || ord_str_eq (key, "idem")
+                    || ord_str_eq (key, "deadline")))
             continue;
         sorted [kept++] = object->via.map.ptr [i];
     }

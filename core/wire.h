@@ -119,9 +119,9 @@ void ord_reply_error (msgpack_packer *pk, ord_str_t rid, int code,
 int ord_reply_with_rid (const void *reply, size_t size, ord_str_t rid,
                         msgpack_sbuffer *out);
 
-/*  SHA-1 of the canonical form of a request map: top-level `rid` and `idem`
-    left out, every map's keys sorted, so two bodies that differ only in
-    key order or in those two fields digest alike. */
+/*  SHA-1 of the canonical form of a request map: top-level `rid`, `idem`
+    and `deadline` left out, every map's keys sorted, so two bodies that
+    differ only in key order or in those fields digest alike. */
 void ord_wire_digest (const msgpack_object *map, uint8_t digest [ORD_DIGEST_SIZE]);
 
 #endif

@@ -1,7 +1,7 @@
 /*  orderd error contract, in the style of lmdb.h: every function that can
     fail returns 0 or one ORD_E* code from this private range, and
     ord_strerror() describes it. Each code that can reach a client maps to
-    one wire code of PROTOCOL.md §3 (ord_error_wire_code). */
+    one wire code of docs/PROTOCOL.md (ord_error_wire_code). */
 #ifndef ORDERD_ERRORS_H_INCLUDED
 #define ORDERD_ERRORS_H_INCLUDED
 
@@ -25,12 +25,14 @@
 #define ORD_ECONFIG         (ORD_EBASE - 17)  /* bad configuration */
 #define ORD_EPLUGIN         (ORD_EBASE - 18)  /* plugin refused at load */
 #define ORD_ESCHEMA         (ORD_EBASE - 19)  /* data directory not ours / other version */
-#define ORD_ELAST           (ORD_EBASE - 19)
+#define ORD_EDEADLINE       (ORD_EBASE - 20)  /* deadline_exceeded */
+#define ORD_EUNKNOWNPRODUCT (ORD_EBASE - 21)  /* unknown_product */
+#define ORD_ELAST           (ORD_EBASE - 21)
 
 /*  A short description of any ORD_E* code (or errno-style value). */
 const char *ord_strerror (int code);
 
-/*  The wire code of PROTOCOL.md §3 for an ORD_E* code ("internal" for codes
+/*  The wire code of docs/PROTOCOL.md for an ORD_E* code ("internal" for codes
     that have no wire meaning). */
 const char *ord_error_wire_code (int code);
 

@@ -313,10 +313,15 @@ s_check_same (ord_adapter_call_t *call, const s_line_t *line, ord_str_t sku,
                              quantity, (int) sku.len, sku.ptr);
 }
 
+//  A sku that never had a stock record is no product of this shop, which
+//  a cart tells apart from one that sold out
 static int
-s_out_of_stock (ord_adapter_call_t *call, ord_str_t sku, int64_t available,
+s_out_of_stock (ord_adapter_call_t *call, ord_str_t sku, bool exists, int64_t available,
                 int64_t quantity)
 {
+    if (!exists)
+        return ord_adapter_fail (call, ORD_EUNKNOWNPRODUCT, "%.*s: no such product",
+                                 (int) sku.len, sku.ptr);
     return ord_adapter_fail (call, ORD_ESTOCK,
                              "%.*s: out of stock (%" PRId64 " available, %" PRId64 " asked)",
                              (int) sku.len, sku.ptr, available, quantity);
@@ -370,8 +375,8 @@ s_reserve (ord_adapter_call_t *call)
     rc = s_stock_load (self, call->txn, sku, &stock, &call->why);
     if (rc)
         return rc;
-    if (stock.available < quantity)
-        return s_out_of_stock (call, sku, stock.available, quantity);
+    if (stock.available < quantity || !stock.exists)
+        return s_out_of_stock (call, sku, stock.exists, stock.available, quantity);
     stock.available -= quantity;
     stock.reserved += quantity;
     rc = s_stock_store (self, call->txn, sku, &stock, &call->why);
@@ -465,8 +470,8 @@ s_reduce (ord_adapter_call_t *call)
             return rc;
     }
     else {
-        if (stock.available < quantity)
-            return s_out_of_stock (call, sku, stock.available, quantity);
+        if (stock.available < quantity || !stock.exists)
+            return s_out_of_stock (call, sku, stock.exists, stock.available, quantity);
         stock.available -= quantity;
     }
     rc = s_stock_store (self, call->txn, sku, &stock, &call->why);

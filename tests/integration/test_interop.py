@@ -163,6 +163,18 @@ class ServiceOps:
         r = self.assertOk(self.c.call('list', user_id=user))
         self.assertEqual(r['orders'], [])
 
+    def test_create_unknown_product_is_not_out_of_stock(self):
+        user = new_id('u-')
+        ok_sku, unknown_sku = self.sku(10), new_id('SKU-NEVER-')
+        cart = make_cart([(ok_sku, 2, 100), (unknown_sku, 1, 100)])
+        r = self.c.call('create', **create_fields(user, cart))
+        self.assertError(r, 'unknown_product', unknown_sku)
+        self.assertNotIn('order', r)
+        self.assertEqual(self.stock(ok_sku), (10, 0))
+        self.assertEqual(self.stock(unknown_sku), (0, 0))
+        r = self.assertOk(self.c.call('list', user_id=user))
+        self.assertEqual(r['orders'], [])
+
     def test_order_ids_sort_by_creation(self):
         user = new_id('u-')
         sku = self.sku()

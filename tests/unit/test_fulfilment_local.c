@@ -223,6 +223,14 @@ test_unknown_sku_has_no_stock (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     assert_stock (fx, "sku-kiwi", 0, 0);
+    //  No such product is not sold out: a cart tells the two apart
+    assert_string_equal (s_line (fx, "reserve", "o-1", 0, "sku-kiwi", 1), "unknown_product");
+    assert_string_equal (s_line (fx, "reduce", "o-1", 0, "sku-kiwi", 1), "unknown_product");
+    assert_stock (fx, "sku-kiwi", 0, 0);
+    //  Once stocked, even at 0, it is a product that sold out
+    reply_t r;
+    fx_call (fx, &r, "stock", "si", "sku", "sku-kiwi", "set", (int64_t) 0);
+    reply_destroy (&r);
     assert_string_equal (s_line (fx, "reserve", "o-1", 0, "sku-kiwi", 1), "out_of_stock");
 }
 

@@ -1027,15 +1027,17 @@ s_digest (s_packer_fn *pack, int variant, uint8_t digest [ORD_DIGEST_SIZE])
 //  A `create`-like body. Variants: 0 the reference; 1 keys in another
 //  order (nested too); 2 another rid and an idem; 3 another quantity;
 //  4 one more key; 5 a nested key named rid; 6 products in another order;
-//  7 no rid at all
+//  7 no rid at all; 8 a deadline
 static void
 s_pack_create (msgpack_packer *pk, int variant)
 {
     bool reorder = variant == 1;
     bool with_rid = variant != 7;
-    msgpack_pack_map (pk, 4 + (variant == 2) + (variant == 4) + with_rid - 1);
+    msgpack_pack_map (pk, 4 + (variant == 2) + (variant == 4) + (variant == 8) + with_rid - 1);
     if (with_rid && !reorder)
         ord_pack_kv_cstr (pk, "rid", variant == 2? "another-rid": "r1");
+    if (variant == 8)
+        ord_pack_kv_int (pk, "deadline", 1700000000000);
     if (variant == 2)
         ord_pack_kv_cstr (pk, "idem", "key-1");
     if (!reorder)
@@ -1078,7 +1080,7 @@ test_digest_ignores_key_order (void **state)
 }
 
 static void
-test_digest_ignores_rid_and_idem (void **state)
+test_digest_ignores_rid_idem_and_deadline (void **state)
 {
     (void) state;
     uint8_t reference [ORD_DIGEST_SIZE], other [ORD_DIGEST_SIZE];
@@ -1086,6 +1088,9 @@ test_digest_ignores_rid_and_idem (void **state)
     s_digest (s_pack_create, 2, other);
     assert_memory_equal (reference, other, ORD_DIGEST_SIZE);
     s_digest (s_pack_create, 7, other);
+    assert_memory_equal (reference, other, ORD_DIGEST_SIZE);
+    //  A retry carries a new deadline and is still the same request
+    s_digest (s_pack_create, 8, other);
     assert_memory_equal (reference, other, ORD_DIGEST_SIZE);
 }
 
@@ -1182,7 +1187,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_reply_with_rid_adds_a_missing_rid, setup, teardown),
         cmocka_unit_test_setup_teardown (test_reply_with_rid_refuses_what_is_not_a_map, setup, teardown),
         cmocka_unit_test (test_digest_ignores_key_order),
-        cmocka_unit_test (test_digest_ignores_rid_and_idem),
+        cmocka_unit_test (test_digest_ignores_rid_idem_and_deadline),
         cmocka_unit_test (test_digest_changes_with_any_other_change),
         cmocka_unit_test (test_digest_tells_types_apart),
     };

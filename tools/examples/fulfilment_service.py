@@ -39,7 +39,8 @@ The three duties every such service has (docs/PLUGINS.md §3):
   2. Durability before the answer. Each request runs in one SQLite
      transaction (WAL, synchronous=FULL) that is committed before the reply
      leaves, so an answer orderd saw is never forgotten by a crash.
-  3. Errors as codes: out_of_stock, idempotency_mismatch, bad_request,
+  3. Errors as codes: out_of_stock, unknown_product (a sku with no stock
+     record at all), idempotency_mismatch, bad_request,
      unknown_op, unsupported_version, too_large; `unavailable` means "try
      again later" and is the only one orderd retries.
 
@@ -177,6 +178,9 @@ class Store:
                               (sku,)).fetchone()
         return row if row else (0, 0)        # an unknown sku has nothing
 
+    def known(self, sku):
+        return self.db.execute('SELECT 1 FROM stock WHERE sku = ?', (sku,)).fetchone() is not None
+
     def put_stock(self, sku, available, reserved):
         self.db.execute('INSERT INTO stock (sku, available, reserved) VALUES (?, ?, ?)'
                         ' ON CONFLICT (sku) DO UPDATE SET available = excluded.available,'
@@ -237,7 +241,11 @@ def same_item(held, sku, quantity):
             held['state'], held['quantity'], held['sku'], quantity, sku))
 
 
-def out_of_stock(sku, available, quantity):
+def out_of_stock(store, sku, available, quantity):
+    """A sku never stocked is no product of this shop: a cart tells that
+    apart from one that sold out."""
+    if not store.known(sku):
+        return Refusal('unknown_product', '%s: no such product' % sku)
     return Refusal('out_of_stock', '%s: out of stock (%d available, %d asked)'
                    % (sku, available, quantity))
 
@@ -258,8 +266,8 @@ def op_reserve(store, body, now):
         return {'available': held['answer']}
     # No line yet, or one that holds nothing (released, lapsed, restored)
     available, reserved = store.stock(sku)
-    if available < quantity:
-        raise out_of_stock(sku, available, quantity)
+    if available < quantity or not store.known(sku):
+        raise out_of_stock(store, sku, available, quantity)
     store.put_stock(sku, available - quantity, reserved + quantity)
     store.put_line(order_id, line, sku, quantity, 'reserved', expires_at,
                    available - quantity)
@@ -287,8 +295,8 @@ def op_reduce(store, body, now):
     available, reserved = store.stock(sku)
     if held and held['state'] == 'reserved':
         reserved -= quantity
-    elif available < quantity:
-        raise out_of_stock(sku, available, quantity)
+    elif available < quantity or not store.known(sku):
+        raise out_of_stock(store, sku, available, quantity)
     else:
         available -= quantity
     store.put_stock(sku, available, reserved)
