@@ -1,5 +1,6 @@
 /*  actor: one order's changes, one request at a time. */
 #include "actor.h"
+#include "idempotency.h"
 
 static const char *s_op_names [ORD_OP_COUNT] = {
     "create", "initiate_payment", "confirm", "cancel", "delete", "advance", "retry",
@@ -176,40 +177,6 @@ s_load (self_t *self, ord_request_t *request)
     return 0;
 }
 
-//  Remembers the reply under the request's idempotency key, in the same
-//  commit as the change. Only outcomes that carried out the request are
-//  kept; a retry of anything else is evaluated afresh.
-static void
-s_queue_idempotency (self_t *self, ord_request_t *request, int rc)
-{
-    if (!request->idem_key
-    ||  (rc && rc != ORD_ESTOCK && rc != ORD_EUNKNOWNPRODUCT && rc != ORD_EDECLINED))
-        return;
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    int64_t now = ord_engine_now ();
-    msgpack_pack_map (&pk, 3);
-    ord_pack_kv_int (&pk, "at", now);
-    ord_pack_cstr (&pk, "digest");
-    msgpack_pack_bin (&pk, ORD_DIGEST_SIZE);
-    msgpack_pack_bin_body (&pk, request->digest, ORD_DIGEST_SIZE);
-    ord_pack_cstr (&pk, "reply");
-    msgpack_pack_bin (&pk, zframe_size (request->reply));
-    msgpack_pack_bin_body (&pk, zframe_data (request->reply), zframe_size (request->reply));
-    ord_batch_t *batch = self->ctx.batch;
-    ord_batch_put (batch, ORD_DB_IDEM, request->idem_key, request->idem_key_size,
-                   buffer.data, buffer.size);
-    char *age_key = (char *) malloc (8 + request->idem_key_size);
-    assert (age_key);
-    ord_be64_put (age_key, (uint64_t) now);
-    memcpy (age_key + 8, request->idem_key, request->idem_key_size);
-    ord_batch_put (batch, ORD_DB_IDEM_AGE, age_key, 8 + request->idem_key_size, "", 0);
-    free (age_key);
-    msgpack_sbuffer_destroy (&buffer);
-}
-
 //  Answers without writing anything.
 static void
 s_answer (self_t *self, ord_request_t *request, int rc, const char *message, bool with_order)
@@ -240,7 +207,8 @@ s_complete (self_t *self, ord_request_t *request, int rc, const char *message,
     bool created = ctx->order && ctx->order->status != ORD_STATUS_NONE;
     request->reply = ord_reply_order (request->rid, rc, message,
                                       with_order && created? ctx->order: NULL);
-    s_queue_idempotency (self, request, rc);
+    //  Remembered under its idempotency key in the same commit as the change
+    ord_idempotency_record (ctx->batch, request, rc);
     int commit_rc = ord_saga_commit (ctx);
     if (commit_rc) {
         zsys_error ("order %s: commit failed: %s", request->order_id, ord_strerror (commit_rc));

@@ -1,12 +1,8 @@
-/*  front: the doors. Owns the service and admin ROUTER sockets and one
-    zloop: decodes and validates every request, answers reads straight from
-    LMDB read transactions, answers idempotent replays, and hands changes
-    to order actors. Keeps the actor pool bounded (max_live_actors): an
-    order's actor stays bound to it while busy; idle ones are rebound to
-    other orders, least recently used first; when every actor is busy,
-    requests wait in a bounded queue, then get `busy`. Also runs the
-    payment-timeout reaper, the background saga retry, the idempotency
-    purge and the adapter health probes. */
+/*  front: the doors and the daemon's lifecycle. Owns the service and
+    admin ROUTER sockets and one zloop: decodes and validates every
+    request, answers idempotent replays (idempotency) and reads (reads)
+    itself, hands changes to the order actors (pool), and sends every
+    reply. The timers of that loop are in housekeeping. */
 #ifndef ORD_FRONT_H_INCLUDED
 #define ORD_FRONT_H_INCLUDED
 
