@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "orderd/errors.h"
+#include "fatal.h"
 
 #define ORD_WIRE_VERSION     1
 #define ORD_WIRE_MAX_DEPTH   16      /* nesting of maps and arrays in a body */
