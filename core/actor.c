@@ -2,26 +2,6 @@
 #include "actor.h"
 #include "idempotency.h"
 
-static const char *s_op_names [ORD_OP_COUNT] = {
-    "create", "initiate_payment", "confirm", "cancel", "delete", "advance", "retry",
-    "resolve", "$timeout", "$drive", "get", "list", "health", "stats", "stock", "payment"
-};
-
-const char *
-ord_op_name (ord_op_t op)
-{
-    return op < ORD_OP_COUNT? s_op_names [op]: "unknown";
-}
-
-ord_op_t
-ord_op_parse (ord_str_t name)
-{
-    for (int op = 0; op < ORD_OP_COUNT; op++)
-        if (s_op_names [op][0] != '$' && ord_str_eq (name, s_op_names [op]))
-            return (ord_op_t) op;
-    return ORD_OP_COUNT;
-}
-
 ord_request_t *
 ord_request_new (ord_door_t door)
 {

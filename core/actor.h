@@ -7,24 +7,14 @@
 #ifndef ORD_ACTOR_H_INCLUDED
 #define ORD_ACTOR_H_INCLUDED
 
+#include "op.h"
 #include "saga.h"
-
-typedef enum {
-    //  Changes, done by an order's actor
-    ORD_OP_CREATE, ORD_OP_INITIATE, ORD_OP_CONFIRM, ORD_OP_CANCEL, ORD_OP_DELETE,
-    ORD_OP_ADVANCE, ORD_OP_RETRY, ORD_OP_RESOLVE,
-    ORD_OP_TIMEOUT,                /* internal: the payment timeout reaper */
-    ORD_OP_DRIVE,                  /* internal: recovery and background retry */
-    //  Reads and adapter queries, done by the front
-    ORD_OP_GET, ORD_OP_LIST, ORD_OP_HEALTH, ORD_OP_STATS, ORD_OP_STOCK, ORD_OP_PAYMENT,
-    ORD_OP_COUNT
-} ord_op_t;
 
 typedef enum { ORD_DOOR_SERVICE, ORD_DOOR_ADMIN, ORD_DOOR_INTERNAL } ord_door_t;
 
 /*  One request on its way through orderd. The front creates it; the actor
     fills `reply` and hands it back; the front sends and destroys it. */
-typedef struct {
+struct _ord_request_t {
     ord_door_t door;
     ord_op_t op;
     zmsg_t *envelope;              /* frames before the body, handed back */
@@ -43,7 +33,7 @@ typedef struct {
     bool internal_done;            /* internal: the saga ended (no reply to send) */
     int64_t received_at;           /* zclock_usecs () at arrival */
     int64_t deadline_ms;           /* ms since the epoch; 0 when it has none */
-} ord_request_t;
+};
 
 ord_request_t *ord_request_new (ord_door_t door);
 void ord_request_destroy (ord_request_t **self_p);
@@ -55,11 +45,6 @@ int ord_request_take_deadline (ord_request_t *self, int64_t now_ms, ord_why_t *w
 
 /*  True when the request has a deadline and it has passed at now_ms. */
 bool ord_request_expired (const ord_request_t *self, int64_t now_ms);
-
-/*  The wire name of an op, and the op of a wire name (ORD_OP_COUNT if
-    unknown). */
-const char *ord_op_name (ord_op_t op);
-ord_op_t ord_op_parse (ord_str_t name);
 
 /*  The actor function; args is the ord_engine_t. Commands on its pipe:
     "REQ" + pointer to an ord_request_t (ownership passes to the actor,

@@ -219,12 +219,6 @@ s_new_id (ord_front_t *self, char id [ORD_ORDER_ID_SIZE])
               ((uint64_t) self->last_ms << 20) | self->last_seq);
 }
 
-static bool
-s_is_write (ord_op_t op)
-{
-    return op <= ORD_OP_RESOLVE;
-}
-
 //  Answers from the idempotency record when there is one. Returns true
 //  when the request was answered (or parked behind the same key).
 static bool
@@ -241,64 +235,76 @@ s_idempotent_replay (ord_front_t *self, ord_request_t *request)
     return false;
 }
 
-//  Routes a decoded request: reads here, changes to an actor.
+//  A create: the order is validated here and given its id, so that its
+//  actor can be bound to it.
 static void
-s_process (ord_front_t *self, ord_request_t *request)
+s_create (ord_front_t *self, ord_request_t *request)
+{
+    ord_why_t why;
+    ord_order_t *order = NULL;
+    int rc = ord_order_from_request (&request->body.data, &order, &why);
+    if (rc) {
+        //  Let an idempotent retry of a refused create be evaluated afresh
+        s_fail (self, &request, rc, why.text);
+        return;
+    }
+    s_new_id (self, order->id);
+    request->new_order = order;
+    ord_pool_dispatch (self->pool, request, order->id);
+}
+
+//  Reads the order_id and the idempotency key the op asks for. Returns
+//  false when the request was refused.
+static bool
+s_take_ids (ord_front_t *self, ord_request_t *request)
 {
     const msgpack_object *body = &request->body.data;
     ord_why_t why;
     ord_str_t order_id, idem;
     order_id.ptr = NULL;
-    bool needs_order = request->op != ORD_OP_CREATE && request->op != ORD_OP_LIST
-                    && request->op != ORD_OP_HEALTH && request->op != ORD_OP_STATS
-                    && request->op != ORD_OP_STOCK;
-    if (needs_order && ord_wire_str (body, "order_id", true, 64, &order_id, &why)) {
+    if (ord_op_is (request->op, ORD_OPF_NEEDS_ORDER)
+    &&  ord_wire_str (body, "order_id", true, 64, &order_id, &why)) {
         s_fail (self, &request, ORD_EBADREQ, why.text);
-        return;
+        return false;
     }
     if (order_id.ptr) {
         if (order_id.len != ORD_ORDER_ID_SIZE - 1) {
             s_fail (self, &request, ORD_ENOTFOUND, "no such order");
-            return;
+            return false;
         }
         memcpy (request->order_id, order_id.ptr, order_id.len);
         request->order_id [order_id.len] = 0;
     }
-    if (s_is_write (request->op) && !request->idem_key) {
+    if (ord_op_is (request->op, ORD_OPF_WRITE) && !request->idem_key) {
         if (ord_wire_str (body, "idem", false, 128, &idem, &why)) {
             s_fail (self, &request, ORD_EBADREQ, why.text);
-            return;
+            return false;
         }
         if (idem.ptr && idem.len && ord_idempotency_key (request, idem)) {
             s_fail (self, &request, ORD_EINTERNAL, NULL);
-            return;
+            return false;
         }
     }
+    return true;
+}
+
+//  Routes a decoded request by its row in the op table: a replay or a
+//  read is answered here, a change goes to its order's actor.
+static void
+s_process (ord_front_t *self, ord_request_t *request)
+{
+    if (!s_take_ids (self, request))
+        return;
     if (request->idem_key && s_idempotent_replay (self, request))
         return;
-    switch (request->op) {
-        case ORD_OP_GET:    s_answer_read (self, request, ord_reads_get); return;
-        case ORD_OP_LIST:   s_answer_read (self, request, ord_reads_list); return;
-        case ORD_OP_HEALTH: s_answer_read (self, request, ord_reads_health); return;
-        case ORD_OP_STATS:  s_answer_read (self, request, ord_reads_stats); return;
-        case ORD_OP_STOCK:  ord_pool_dispatch (self->pool, request, "$stock"); return;
-        case ORD_OP_CREATE: {
-            ord_order_t *order = NULL;
-            int rc = ord_order_from_request (body, &order, &why);
-            if (rc) {
-                //  Let an idempotent retry of a refused create be evaluated afresh
-                s_fail (self, &request, rc, why.text);
-                return;
-            }
-            s_new_id (self, order->id);
-            request->new_order = order;
-            ord_pool_dispatch (self->pool, request, order->id);
-            return;
-        }
-        default:
-            ord_pool_dispatch (self->pool, request, request->order_id);
-            return;
-    }
+    const ord_op_spec_t *spec = ord_op_spec (request->op);
+    if (spec->read)
+        s_answer_read (self, request, spec->read);
+    else
+    if (spec->flags & ORD_OPF_NEW_ORDER)
+        s_create (self, request);
+    else
+        ord_pool_dispatch (self->pool, request, spec->actor? spec->actor: request->order_id);
 }
 
 //  Takes one request off a door and answers or dispatches it; takes over
@@ -360,18 +366,17 @@ s_take_request (ord_front_t *self, zsock_t *door, zmsg_t *envelope, zframe_t *bo
         return;
     }
     request->op = ord_op_parse (op);
-    bool admin_only = request->op == ORD_OP_ADVANCE || request->op == ORD_OP_STATS
-                   || request->op == ORD_OP_RETRY || request->op == ORD_OP_RESOLVE
-                   || request->op == ORD_OP_STOCK || request->op == ORD_OP_PAYMENT;
-    if (request->op == ORD_OP_COUNT || (admin_only && request->door == ORD_DOOR_SERVICE)) {
+    if (request->op == ORD_OP_COUNT
+    ||  (ord_op_is (request->op, ORD_OPF_ADMIN) && request->door == ORD_DOOR_SERVICE)) {
         ord_why_set (&why, "op: '%.*s' is not an operation of this door", (int) op.len, op.ptr);
         request->op = ORD_OP_COUNT;
         s_fail (self, &request, ORD_EUNKNOWNOP, why.text);
         return;
     }
     //  The service door acts for one user at a time; the admin door for all
-    bool user_required = request->op == ORD_OP_CREATE
-                      || (request->door == ORD_DOOR_SERVICE && request->op != ORD_OP_HEALTH);
+    bool user_required = ord_op_is (request->op, ORD_OPF_USER)
+                      || (request->door == ORD_DOOR_SERVICE
+                          && !ord_op_is (request->op, ORD_OPF_ANONYMOUS));
     if (ord_wire_str (map, "user_id", user_required, ORD_MAX_ID_LEN, &request->user_id, &why)) {
         s_fail (self, &request, ORD_EBADREQ, why.text);
         return;

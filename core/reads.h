@@ -17,9 +17,7 @@ typedef struct _ord_reads_t ord_reads_t;
 ord_reads_t *ord_reads_new (ord_engine_t *engine, ord_stats_t *stats, ord_pool_t *pool);
 void ord_reads_destroy (ord_reads_t **self_p);
 
-/*  The signature the four share. */
-typedef int (ord_read_fn) (ord_reads_t *self, const ord_request_t *request,
-                           msgpack_packer *pk, ord_why_t *why);
+/*  The four are the ord_read_fn handlers of the op table (op.h). */
 
 /*  `get`: the order (of request->user_id on the service door), with its
     history when asked. Errors: ORD_EBADREQ, ORD_ENOTFOUND, ORD_EFORBIDDEN,
