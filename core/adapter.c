@@ -311,9 +311,15 @@ ord_adapter_probe (ord_adapter_t *self)
     zframe_t *frame = NULL;
     int rc = s_exchange (self->probe, poller, rid, buffer.data, buffer.size, timeout,
                          &reply, &frame, &why);
+    //  Any answer, even an error, shows the adapter is alive; an adapter
+    //  whose own upstream fails says so with `degraded: <reason>`
+    ord_str_t degraded = { NULL, 0 };
+    if (rc == 0)
+        degraded = ord_str_of (ord_wire_find (&reply.data, "degraded"));
+    if (degraded.ptr)
+        ord_why_set (&why, "%.*s", (int) degraded.len, degraded.ptr);
+    s_set_health (self, rc == 0 && !degraded.ptr, rc || degraded.ptr? why.text: NULL);
     zframe_destroy (&frame);
-    //  Any answer, even an error, shows the adapter is alive
-    s_set_health (self, rc == 0, rc? why.text: NULL);
     msgpack_unpacked_destroy (&reply);
     zpoller_destroy (&poller);
     msgpack_sbuffer_destroy (&buffer);

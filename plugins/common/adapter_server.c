@@ -340,6 +340,49 @@ s_handle_batch (self_t *self, s_item_t *item, MDB_txn *txn, int64_t now,
 }
 
 
+//  --------------------------------------------------------------------------
+//  Decoding a request
+
+int
+ord_adapter_decode (zframe_t *frame, msgpack_unpacked *unpacked,
+                    char rid_text [ORD_ADAPTER_MAX_RID + 1], bool *has_rid,
+                    ord_str_t *op, ord_why_t *why)
+{
+    rid_text [0] = 0;
+    *has_rid = false;
+    op->ptr = NULL;
+    op->len = 0;
+    if (zframe_size (frame) > ORD_ADAPTER_MAX_BODY) {
+        ord_why_set (why, "body larger than %d bytes", ORD_ADAPTER_MAX_BODY);
+        return ORD_ETOOLARGE;
+    }
+    const msgpack_object *body = &unpacked->data;
+    int rc = ord_wire_decode (zframe_data (frame), zframe_size (frame), unpacked, why);
+    if (rc)
+        return rc;
+    //  The rid first, so that every later error echoes it
+    ord_str_t rid;
+    rc = ord_wire_str (body, "rid", false, ORD_ADAPTER_MAX_RID, &rid, why);
+    if (rc)
+        return rc;
+    if (rid.ptr) {
+        memcpy (rid_text, rid.ptr, rid.len);
+        rid_text [rid.len] = 0;
+        *has_rid = true;
+    }
+    int64_t version;
+    rc = ord_wire_int (body, "v", true, INT64_MIN, INT64_MAX, &version, why);
+    if (rc)
+        return rc;
+    if (version != ORD_WIRE_VERSION) {
+        ord_why_set (why, "v: %" PRId64 " is not supported (only %d)",
+                     version, ORD_WIRE_VERSION);
+        return ORD_EVERSION;
+    }
+    return ord_wire_str (body, "op", true, 64, op, why);
+}
+
+
 //  Decodes and answers one request of a batch. Opens the batch txn on the
 //  first request that needs a handler.
 static void
@@ -356,40 +399,12 @@ s_answer (self_t *self, s_item_t *item, zmsg_t *msg, int64_t now,
         s_item_error (item, ORD_EBADREQ, "empty message");
         return;
     }
-    if (zframe_size (frame) > ORD_ADAPTER_MAX_BODY) {
-        ord_why_set (&why, "body larger than %d bytes", ORD_ADAPTER_MAX_BODY);
-        s_item_error (item, ORD_ETOOLARGE, why.text);
-        zframe_destroy (&frame);
-        return;
-    }
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     const msgpack_object *body = &unpacked.data;
-    int rc = ord_wire_decode (zframe_data (frame), zframe_size (frame), &unpacked, &why);
-    if (rc)
-        goto fail;
-    //  The rid first, so that every later error echoes it
-    ord_str_t rid;
-    rc = ord_wire_str (body, "rid", false, ORD_ADAPTER_MAX_RID, &rid, &why);
-    if (rc)
-        goto fail;
-    if (rid.ptr) {
-        memcpy (item->rid, rid.ptr, rid.len);
-        item->rid [rid.len] = 0;
-        item->has_rid = true;
-    }
-    int64_t version;
-    rc = ord_wire_int (body, "v", true, INT64_MIN, INT64_MAX, &version, &why);
-    if (rc)
-        goto fail;
-    if (version != ORD_WIRE_VERSION) {
-        ord_why_set (&why, "v: %" PRId64 " is not supported (only %d)",
-                     version, ORD_WIRE_VERSION);
-        rc = ORD_EVERSION;
-        goto fail;
-    }
     ord_str_t op;
-    rc = ord_wire_str (body, "op", true, 64, &op, &why);
+    int rc = ord_adapter_decode (frame, &unpacked, item->rid, &item->has_rid, &op, &why);
+    ord_str_t rid = { item->has_rid? item->rid: NULL, (uint32_t) strlen (item->rid) };
     if (rc)
         goto fail;
     if (ord_str_eq (op, "ping")) {

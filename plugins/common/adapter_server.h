@@ -106,6 +106,15 @@ typedef struct {
 void ord_adapter_run (zsock_t *pipe, const ord_plugin_args_t *args,
                       const ord_adapter_spec_t *spec, void *state);
 
+/*  Decodes a request body the way ord_adapter_run does, for adapters that
+    run their own loop: the size (ORD_ETOOLARGE), a msgpack map, its rid
+    (copied into rid_text, *has_rid; read first, so that every later error
+    can echo it), v (ORD_EVERSION) and op (pointing into *unpacked, which
+    points into frame). Returns 0 or the ORD_E* code with the reason in *why. */
+int ord_adapter_decode (zframe_t *frame, msgpack_unpacked *unpacked,
+                        char rid_text [ORD_ADAPTER_MAX_RID + 1], bool *has_rid,
+                        ord_str_t *op, ord_why_t *why);
+
 /*  Sets call->why and returns `code`: `return ord_adapter_fail (call,
     ORD_ENOTFOUND, "payment %s: not found", id);` */
 int ord_adapter_fail (ord_adapter_call_t *call, int code, const char *format, ...)

@@ -1,7 +1,13 @@
 /*  payment_paypal: a payment adapter for PayPal's Orders v2 REST API, over
     libcurl, with jansson for JSON and a durable local ledger in the
-    adapter's own LMDB environment (adapter_server does the loop, the
-    batching and the transactions).
+    adapter's own LMDB environment.
+
+    Many calls are with PayPal at once: paypal_server.c is the actor loop
+    (the ROUTER, per-order order, deadlines, group commit), paypal_http.c
+    the HTTP engine on libcurl's multi interface (max_in_flight, one token
+    for everyone, 429 pauses, keep-alive and HTTP/2). The handlers below
+    are PayPal's semantics only: each asks PayPal through s_api, and is run
+    again from the start once the answer is in (paypal_server.h).
 
     Ops (PROTOCOL.md §9):
       create   POST /v2/checkout/orders (intent CAPTURE) -> provider_order_id,
@@ -25,8 +31,8 @@
 
     Config (the `payment` section): base_url, client_id, secret_file (or
     the environment variable ORDERD_PAYPAL_SECRET; a `secret` key is
-    refused), http_timeout_ms, plus adapter_server's latency_ms and
-    map_size. The secret and access tokens are never logged. */
+    refused), http_timeout_ms, max_in_flight, plus timeout_ms, latency_ms
+    and map_size. The secret and access tokens are never logged. */
 #include <ctype.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -35,26 +41,20 @@
 #include "orderd/plugin.h"
 #include "../common/adapter_server.h"
 #include "../common/payment_ledger.h"
+#include "paypal_http.h"
+#include "paypal_server.h"
 
 #define S_NAME              "payment_paypal"
-#define S_VERSION           "1.0.0"
+#define S_VERSION           "1.1.0"
 #define S_ID_MAX            64          //  PayPal's ids (17 characters today)
 #define S_URL_MAX           ORD_LEDGER_URL_MAX
 #define S_DEFAULT_BASE_URL  "https://api-m.sandbox.paypal.com"
 #define S_SECRET_ENV        "ORDERD_PAYPAL_SECRET"
 #define S_HTTP_TIMEOUT_MS   4000
-#define S_RESPONSE_MAX      (1024 * 1024)
-#define S_TOKEN_MAX         4096
+#define S_MAX_IN_FLIGHT     256
+#define S_MAX_IN_FLIGHT_MAX 10000
 #define S_REQUEST_ID_MAX    108         //  PayPal-Request-Id limit
 #define S_CUSTOM_ID_MAX     127         //  purchase_units[].custom_id limit
-
-//  A response body being read
-typedef struct {
-    char *data;
-    size_t size;
-    size_t capacity;
-    bool too_large;
-} s_buffer_t;
 
 //  What one HTTP exchange brought back
 typedef struct {
@@ -69,11 +69,9 @@ typedef struct {
     char *client_id;
     char *secret;                           //  never logged; wiped at exit
     int64_t http_timeout_ms;
-    //  HTTP
-    CURL *curl;                             //  one easy handle, reused
-    s_buffer_t body;
-    char *token;                            //  access token, never logged
-    int64_t token_expires;                  //  zclock_mono () ms
+    int64_t max_in_flight;
+    //  HTTP: every exchange with PayPal, the token included
+    paypal_http_t *http;
 } self_t;
 
 
@@ -243,31 +241,6 @@ s_request_id (const char *order_id, const char *op, char *text, size_t size)
 //  --------------------------------------------------------------------------
 //  HTTP
 
-static size_t
-s_write_body (char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    s_buffer_t *buffer = (s_buffer_t *) userdata;
-    size_t bytes = size * nmemb;
-    if (buffer->size + bytes > S_RESPONSE_MAX) {
-        buffer->too_large = true;
-        return 0;                       //  curl stops with CURLE_WRITE_ERROR
-    }
-    if (buffer->size + bytes + 1 > buffer->capacity) {
-        size_t capacity = buffer->capacity? buffer->capacity: 4096;
-        while (capacity < buffer->size + bytes + 1)
-            capacity *= 2;
-        char *data = (char *) realloc (buffer->data, capacity);
-        if (!data)
-            return 0;
-        buffer->data = data;
-        buffer->capacity = capacity;
-    }
-    memcpy (buffer->data + buffer->size, ptr, bytes);
-    buffer->size += bytes;
-    buffer->data [buffer->size] = 0;
-    return bytes;
-}
-
 static void
 s_response_reset (s_response_t *response)
 {
@@ -275,91 +248,6 @@ s_response_reset (s_response_t *response)
         json_decref (response->json);
     response->json = NULL;
     response->status = 0;
-}
-
-//  One HTTP exchange. `auth` is a header line ("Authorization: ...") or
-//  NULL for basic auth with the client credentials. Transport failures
-//  (timeouts, connection errors) are ORD_EUNAVAILABLE; any HTTP status is
-//  0 with the status and the parsed body (NULL when not JSON) in *response.
-static int
-s_exchange (self_t *self, const char *method, const char *path,
-            const char *content_type, const char *payload, const char *auth,
-            const char *request_id, const char *what, s_response_t *response,
-            ord_why_t *why)
-{
-    s_response_reset (response);
-    CURL *curl = self->curl;
-    curl_easy_reset (curl);
-    self->body.size = 0;
-    self->body.too_large = false;
-
-    char url [S_URL_MAX + 256];
-    snprintf (url, sizeof url, "%s%s", self->base_url, path);
-    struct curl_slist *headers = NULL;
-    char line [S_TOKEN_MAX + 64];
-    headers = curl_slist_append (headers, "Accept: application/json");
-    if (content_type) {
-        snprintf (line, sizeof line, "Content-Type: %s", content_type);
-        headers = curl_slist_append (headers, line);
-    }
-    if (auth)
-        headers = curl_slist_append (headers, auth);
-    if (request_id) {
-        snprintf (line, sizeof line, "PayPal-Request-Id: %s", request_id);
-        headers = curl_slist_append (headers, line);
-        headers = curl_slist_append (headers, "Prefer: return=representation");
-    }
-    //  curl would send "Expect: 100-continue" for larger bodies: a wasted
-    //  round trip
-    headers = curl_slist_append (headers, "Expect:");
-    explicit_bzero (line, sizeof line);
-
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) self->http_timeout_ms);
-    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS, (long) self->http_timeout_ms);
-    curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt (curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt (curl, CURLOPT_USERAGENT, "orderd-" S_NAME "/" S_VERSION);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_write_body);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &self->body);
-    if (!auth) {
-        curl_easy_setopt (curl, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-        curl_easy_setopt (curl, CURLOPT_USERNAME, self->client_id);
-        curl_easy_setopt (curl, CURLOPT_PASSWORD, self->secret);
-    }
-    if (streq (method, "POST")) {
-        curl_easy_setopt (curl, CURLOPT_POST, 1L);
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, payload? payload: "");
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) (payload? strlen (payload): 0));
-    }
-    else
-        curl_easy_setopt (curl, CURLOPT_HTTPGET, 1L);
-
-    CURLcode code = curl_easy_perform (curl);
-    curl_slist_free_all (headers);      //  held the bearer token: gone now
-    //  The handle keeps the credentials of a basic-auth exchange: drop them
-    curl_easy_setopt (curl, CURLOPT_USERNAME, "");
-    curl_easy_setopt (curl, CURLOPT_PASSWORD, "");
-    if (code != CURLE_OK) {
-        if (self->body.too_large)
-            ord_why_set (why, "PayPal %s: answer larger than %d bytes", what, S_RESPONSE_MAX);
-        else
-        if (code == CURLE_OPERATION_TIMEDOUT)
-            ord_why_set (why, "PayPal %s: no answer within %" PRId64 " ms (http_timeout_ms)",
-                         what, self->http_timeout_ms);
-        else
-            ord_why_set (why, "PayPal %s: cannot reach PayPal: %s", what,
-                         curl_easy_strerror (code));
-        return ORD_EUNAVAILABLE;
-    }
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &response->status);
-    if (self->body.size) {
-        json_error_t error;
-        response->json = json_loadb (self->body.data, self->body.size, 0, &error);
-    }
-    return 0;
 }
 
 static const char *
@@ -463,59 +351,12 @@ s_http_error (const s_response_t *response, const char *what, ord_why_t *why)
     return ORD_EBADREQ;
 }
 
-//  Gets an access token unless a live one is cached
+//  An API call with the bearer token (paypal_http gets it, once for
+//  everyone, and a new one after a 401). PAYPAL_PENDING while PayPal has
+//  not answered (the handler hands it back, and runs again later); else 0
+//  with any HTTP status in *response, or a transport/token error.
 static int
-s_token (self_t *self, bool fresh, ord_why_t *why)
-{
-    if (!fresh && self->token && zclock_mono () < self->token_expires)
-        return 0;
-    s_wipe (self->token);
-    self->token = NULL;
-    s_response_t response = { 0, NULL };
-    int rc = s_exchange (self, "POST", "/v1/oauth2/token",
-                         "application/x-www-form-urlencoded",
-                         "grant_type=client_credentials", NULL, NULL, "token",
-                         &response, why);
-    if (rc)
-        return rc;
-    if (response.status != 200) {
-        char text [sizeof why->text];
-        s_error_text (&response, text, sizeof text);
-        //  Never the secret, only what PayPal said
-        if (response.status == 400 || response.status == 401 || response.status == 403)
-            ord_why_set (why, "PayPal token: refused the client credentials of client_id "
-                         "'%.40s': %s", self->client_id, text);
-        else
-            ord_why_set (why, "PayPal token: %s", text);
-        s_response_reset (&response);
-        //  Wrong credentials are fixed by an operator, not by the saga:
-        //  unavailable, so the saga waits and retries meanwhile
-        return ORD_EUNAVAILABLE;
-    }
-    const char *token = s_json_str (response.json, "access_token");
-    json_t *expires_in = json_object_get (response.json, "expires_in");
-    if (!token || !*token || strlen (token) > S_TOKEN_MAX - 32 || !json_is_integer (expires_in)) {
-        ord_why_set (why, "PayPal token: answer without a usable access_token/expires_in");
-        s_response_reset (&response);
-        return ORD_EUNAVAILABLE;
-    }
-    int64_t lifetime = (int64_t) json_integer_value (expires_in) * 1000;
-    //  Renew before it lapses: a quarter of its life, at most a minute early
-    int64_t margin = lifetime / 4 < 60000? lifetime / 4: 60000;
-    self->token = strdup (token);
-    self->token_expires = zclock_mono () + lifetime - margin;
-    s_response_reset (&response);
-    if (!self->token) {
-        ord_why_set (why, "out of memory");
-        return ORD_EINTERNAL;
-    }
-    return 0;
-}
-
-//  An API call with the bearer token; a 401 gets a new token and one more
-//  try. 0 with any HTTP status in *response, or a transport/token error.
-static int
-s_api (self_t *self, const char *method, const char *path, json_t *payload,
+s_api (ord_adapter_call_t *call, const char *method, const char *path, json_t *payload,
        const char *request_id, const char *what, s_response_t *response,
        ord_why_t *why)
 {
@@ -524,22 +365,9 @@ s_api (self_t *self, const char *method, const char *path, json_t *payload,
         ord_why_set (why, "PayPal %s: cannot encode the request", what);
         return ORD_EINTERNAL;
     }
-    int rc = 0;
-    for (int round = 0; round < 2; round++) {
-        rc = s_token (self, round > 0, why);
-        if (rc)
-            break;
-        char auth [S_TOKEN_MAX + 32];
-        snprintf (auth, sizeof auth, "Authorization: Bearer %s", self->token);
-        rc = s_exchange (self, method, path, text? "application/json": NULL,
-                         text, auth, request_id, what, response, why);
-        explicit_bzero (auth, sizeof auth);
-        if (rc || response->status != 401)
-            break;
-        //  Expired or revoked early: one new token, one more try
-        s_wipe (self->token);
-        self->token = NULL;
-    }
+    s_response_reset (response);
+    int rc = paypal_server_api (call, method, path, text, request_id, what,
+                                &response->status, &response->json, why);
     free (text);
     return rc;
 }
@@ -662,7 +490,7 @@ s_create (ord_adapter_call_t *call)
     char request_id [S_REQUEST_ID_MAX + 16];
     s_request_id (payment.order_id, "create", request_id, sizeof request_id);
     s_response_t response = { 0, NULL };
-    rc = s_api (self, "POST", "/v2/checkout/orders", body, request_id, "create",
+    rc = s_api (call, "POST", "/v2/checkout/orders", body, request_id, "create",
                 &response, &call->why);
     json_decref (body);
     if (rc)
@@ -724,12 +552,12 @@ s_read_capture (const json_t *order, const ord_ledger_payment_t *payment, char *
 
 //  The PayPal order as it is now
 static int
-s_get_order (self_t *self, const ord_ledger_payment_t *payment, s_response_t *response,
+s_get_order (ord_adapter_call_t *call, const ord_ledger_payment_t *payment, s_response_t *response,
              ord_why_t *why)
 {
     char path [64 + S_ID_MAX];
     snprintf (path, sizeof path, "/v2/checkout/orders/%s", payment->id);
-    int rc = s_api (self, "GET", path, NULL, NULL, "status", response, why);
+    int rc = s_api (call, "GET", path, NULL, NULL, "status", response, why);
     if (rc == 0 && response->status != 200) {
         rc = s_http_error (response, "status", why);
         s_response_reset (response);
@@ -762,7 +590,7 @@ s_capture (ord_adapter_call_t *call)
     s_request_id (payment.order_id, "capture", request_id, sizeof request_id);
     json_t *body = json_object ();
     s_response_t response = { 0, NULL };
-    rc = s_api (self, "POST", path, body, request_id, "capture", &response, &call->why);
+    rc = s_api (call, "POST", path, body, request_id, "capture", &response, &call->why);
     json_decref (body);
     if (rc)
         return rc;
@@ -777,7 +605,7 @@ s_capture (ord_adapter_call_t *call)
         //  Captured by an attempt whose answer we lost (under another
         //  request id): read the capture off the order
         s_response_reset (&response);
-        rc = s_get_order (self, &payment, &response, &call->why);
+        rc = s_get_order (call, &payment, &response, &call->why);
         if (rc == 0)
             rc = s_read_capture (response.json, &payment, capture_id, sizeof capture_id,
                                  &captured, &call->why);
@@ -835,7 +663,7 @@ s_void (ord_adapter_call_t *call)
         //  A capture was sent and its outcome is not in the ledger (its
         //  answer was lost): ask PayPal before promising it never happened
         s_response_t response = { 0, NULL };
-        rc = s_get_order (self, &payment, &response, &call->why);
+        rc = s_get_order (call, &payment, &response, &call->why);
         if (rc == ORD_ENOTFOUND)
             rc = 0;                     //  gone at PayPal: nothing captured
         else
@@ -889,7 +717,7 @@ s_refund (ord_adapter_call_t *call)
     char request_id [S_REQUEST_ID_MAX + 16];
     s_request_id (payment.order_id, "refund", request_id, sizeof request_id);
     s_response_t response = { 0, NULL };
-    rc = s_api (self, "POST", path, body, request_id, "refund", &response, &call->why);
+    rc = s_api (call, "POST", path, body, request_id, "refund", &response, &call->why);
     json_decref (body);
     if (rc)
         return rc;
@@ -941,7 +769,9 @@ s_status (ord_adapter_call_t *call)
     s_response_t response = { 0, NULL };
     ord_why_t why;
     why.text [0] = 0;
-    rc = s_get_order (self, &payment, &response, &why);
+    rc = s_get_order (call, &payment, &response, &why);
+    if (rc == PAYPAL_PENDING)
+        return rc;
     if (rc)
         snprintf (paypal_error, sizeof paypal_error, "%s", why.text);
     else {
@@ -1087,6 +917,10 @@ s_configure (self_t *self, const ord_plugin_args_t *args, ord_why_t *why)
         zsys_warning ("%s: http_timeout_ms %" PRId64 " is not below timeout_ms %" PRId64
                       ": orderd will time out before PayPal does", S_NAME,
                       self->http_timeout_ms, call_timeout);
+    rc = ord_adapter_config_int (config, "max_in_flight", 1, S_MAX_IN_FLIGHT_MAX,
+                                 S_MAX_IN_FLIGHT, false, &self->max_in_flight, why);
+    if (rc)
+        return rc;
     rc = s_read_secret (self, config, why);
     if (rc)
         return rc;
@@ -1096,12 +930,12 @@ s_configure (self_t *self, const ord_plugin_args_t *args, ord_why_t *why)
         ord_why_set (why, "curl_global_init: %s", curl_easy_strerror (s_curl_init_rc));
         return ORD_EINTERNAL;
     }
-    self->curl = curl_easy_init ();
-    if (!self->curl) {
-        ord_why_set (why, "curl_easy_init failed");
-        return ORD_EINTERNAL;
-    }
-    return 0;
+    paypal_http_config_t http = {
+        self->base_url, self->client_id, self->secret, self->http_timeout_ms,
+        self->max_in_flight, "orderd-" S_NAME "/" S_VERSION, paypal_server_exchange_done
+    };
+    self->http = paypal_http_new (&http, why);
+    return self->http? 0: ORD_EINTERNAL;
 }
 
 static int
@@ -1117,14 +951,50 @@ s_open (void *state, MDB_txn *txn, const ord_plugin_args_t *args, ord_why_t *why
 static void
 s_self_free (self_t *self)
 {
-    if (self->curl)
-        curl_easy_cleanup (self->curl);
-    free (self->body.data);
+    paypal_http_destroy (&self->http);
     free (self->base_url);
     free (self->client_id);
     s_wipe (self->secret);
-    s_wipe (self->token);
     memset (self, 0, sizeof *self);
+}
+
+static paypal_http_t *
+s_http_of (void *state)
+{
+    return ((self_t *) state)->http;
+}
+
+//  Calls of one order run in arrival order: the order is the request's
+//  order_id, or the order of the payment its provider_order_id or
+//  capture_id names (the ledger knows), or that id itself
+static void
+s_order_key (void *state, MDB_txn *txn, const msgpack_object *body, char *key, size_t size)
+{
+    self_t *self = (self_t *) state;
+    ord_str_t order_id = ord_str_of (ord_wire_find (body, "order_id"));
+    ord_str_t id = ord_str_of (ord_wire_find (body, "provider_order_id"));
+    ord_str_t capture_id = ord_str_of (ord_wire_find (body, "capture_id"));
+    key [0] = 0;
+    if (order_id.ptr) {
+        snprintf (key, size, "o:%.*s", (int) order_id.len, order_id.ptr);
+        return;
+    }
+    if (!id.ptr && capture_id.ptr) {
+        snprintf (key, size, "c:%.*s", (int) capture_id.len, capture_id.ptr);
+        MDB_val name = { capture_id.len, (void *) capture_id.ptr }, data;
+        if (!txn || capture_id.len == 0 || mdb_get (txn, self->ledger.captures, &name, &data))
+            return;
+        id.ptr = (const char *) data.mv_data;
+        id.len = (uint32_t) data.mv_size;
+    }
+    if (!id.ptr)
+        return;
+    snprintf (key, size, "p:%.*s", (int) id.len, id.ptr);
+    ord_ledger_payment_t payment;
+    ord_why_t why;
+    if (txn && id.len > 0 && id.len <= S_ID_MAX
+    &&  ord_ledger_load (&self->ledger, txn, id, &payment, &why) == 0)
+        snprintf (key, size, "o:%s", payment.order_id);
 }
 
 static const ord_adapter_op_t s_ops [] = {
@@ -1140,12 +1010,16 @@ static const ord_adapter_spec_t s_spec = {
     S_NAME, S_VERSION, 4, s_open, NULL, s_ops
 };
 
+static const paypal_server_spec_t s_server_spec = {
+    &s_spec, s_http_of, s_order_key
+};
+
 static void
 s_actor (zsock_t *pipe, void *args)
 {
     self_t self;
     memset (&self, 0, sizeof self);
-    ord_adapter_run (pipe, (const ord_plugin_args_t *) args, &s_spec, &self);
+    paypal_server_run (pipe, (const ord_plugin_args_t *) args, &s_server_spec, &self);
     s_self_free (&self);
 }
 
