@@ -133,7 +133,7 @@ static void
 s_fake_approve (const char *id)
 {
     char path [128];
-    snprintf (path, sizeof path, "/test/approve/%s", id);
+    snprintf (path, sizeof path, "/test/approve/%.64s", id);
     s_fake_post (path, "{}");
 }
 
@@ -168,7 +168,7 @@ setup_stopped (void **state)
     zconfig_put (fx->section, "base_url", url);
     zconfig_put (fx->section, "client_id", CLIENT_ID);
     zconfig_put (fx->section, "secret_file", s_secret_file);
-    zconfig_put (fx->section, "http_timeout_ms", "400");
+    zconfig_put (fx->section, "http_timeout_ms", "2000");
     *state = fx;
     return 0;
 }
@@ -342,8 +342,8 @@ test_void_after_a_lost_capture_answer_is_refused (void **state)
     char id [64];
     s_create (fx, order_id, 2500, id);
     s_fake_approve (id);
-    //  The capture happens at PayPal, its answer comes after our 400 ms
-    s_fake_post ("/test/delay", "{\"ms\": 900, \"match\": \"/capture\", \"count\": 1}");
+    //  The capture happens at PayPal, its answer comes after our 2000 ms (slow enough for valgrind on a busy machine)
+    s_fake_post ("/test/delay", "{\"ms\": 2600, \"match\": \"/capture\", \"count\": 1}");
     reply_t r;
     s_capture (fx, &r, order_id, id, 2500);
     assert_string_equal (r_code (&r), "unavailable");
@@ -449,6 +449,275 @@ test_odd_order_ids_get_a_digest_request_id (void **state)
     free (log);
 }
 
+
+//  --------------------------------------------------------------------------
+//  Many calls at once
+
+//  A counter of the fake (token_requests, unauthorized, ...)
+static int64_t
+s_fake_counter (const char *key)
+{
+    char pattern [64];
+    snprintf (pattern, sizeof pattern, "\"%s\": ", key);
+    char *answer = s_fake_http ("GET", "/test/state", NULL);
+    char *at = strstr (answer, pattern);
+    int64_t value = at? strtoll (at + strlen (pattern), NULL, 10): -1;
+    free (answer);
+    return value;
+}
+
+static void
+s_fake_delay (const char *match, int ms)
+{
+    char body [128];
+    snprintf (body, sizeof body, "{\"ms\": %d, \"match\": \"%s\", \"count\": -1}", ms, match);
+    s_fake_post ("/test/delay", body);
+}
+
+//  Starts the actor with generous timeouts, for tests that load it
+static void
+s_start_roomy (fixture_t *fx, const char *max_in_flight)
+{
+    zconfig_put (fx->section, "timeout_ms", "20000");
+    zconfig_put (fx->section, "http_timeout_ms", "15000");
+    if (max_in_flight)
+        zconfig_put (fx->section, "max_in_flight", max_in_flight);
+    fx->recv_timeout_ms = 30000;
+    fx_start (fx);
+}
+
+//  Receives `count` replies and checks they are all ok
+static void
+s_recv_ok (fixture_t *fx, int count)
+{
+    for (int i = 0; i < count; i++) {
+        reply_t r;
+        fx_recv (fx, &r);
+        if (!r_ok (&r))
+            fail_msg ("reply %d: %s: %s", i, r_code (&r), r_str (&r, "error.message"));
+        reply_destroy (&r);
+    }
+}
+
+#define S_CAPTURES  50
+#define S_CAPTURE_DELAY_MS 300
+
+static void
+test_captures_overlap (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    s_start_roomy (fx, NULL);
+    char order_ids [S_CAPTURES][64], ids [S_CAPTURES][64];
+    for (int i = 0; i < S_CAPTURES; i++) {
+        snprintf (order_ids [i], 64, "%s", s_order_id ("many"));
+        s_create (fx, order_ids [i], 1000 + i * 100, ids [i]);
+        s_fake_approve (ids [i]);
+    }
+    s_fake_delay ("/capture", S_CAPTURE_DELAY_MS);
+    int64_t start = zclock_mono ();
+    char rid [16];
+    for (int i = 0; i < S_CAPTURES; i++)
+        fx_send (fx, rid, "capture", "ssis", "order_id", order_ids [i],
+                 "provider_order_id", ids [i], "amount", (int64_t) (1000 + i * 100),
+                 "currency", "USD");
+    s_recv_ok (fx, S_CAPTURES);
+    int64_t elapsed = zclock_mono () - start;
+    s_fake_delay ("", 0);
+    //  One after the other would take 50 delays; side by side about one.
+    //  Half of serial is a bound no loaded machine reaches by accident.
+    if (elapsed >= S_CAPTURES / 2 * S_CAPTURE_DELAY_MS)
+        fail_msg ("%d captures of %d ms took %" PRId64 " ms: not side by side",
+                  S_CAPTURES, S_CAPTURE_DELAY_MS, elapsed);
+    for (int i = 0; i < S_CAPTURES; i += 7)
+        assert_int_equal (s_fake_order_int (ids [i], "capture_attempts"), 1);
+}
+
+static void
+test_ping_answers_while_calls_wait_for_paypal (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    s_start_roomy (fx, NULL);
+    s_fake_delay ("/v2/checkout/orders", 3000);
+    char rid [16], ping_rid [16];
+    for (int i = 0; i < 100; i++)
+        fx_send (fx, rid, "create", "sis", "order_id", s_order_id ("slow"),
+                 "amount", (int64_t) 1000, "currency", "USD");
+    fx_send (fx, ping_rid, "ping", "");
+    //  The ping's answer comes first: before any of the slow calls ends
+    reply_t r;
+    fx_recv (fx, &r);
+    assert_true (r_ok (&r));
+    assert_string_equal (r_str (&r, "rid"), ping_rid);
+    assert_string_equal (r_str (&r, "name"), "payment_paypal");
+    reply_destroy (&r);
+    s_recv_ok (fx, 100);
+    s_fake_delay ("", 0);
+}
+
+static void
+test_one_token_for_many_calls_and_for_a_burst_of_401s (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    s_start_roomy (fx, NULL);
+    //  A fresh adapter has no token: 30 calls at once, one token request
+    int64_t tokens = s_fake_counter ("token_requests");
+    char rid [16];
+    char order_ids [30][64];
+    for (int i = 0; i < 30; i++) {
+        snprintf (order_ids [i], 64, "%s", s_order_id ("token"));
+        fx_send (fx, rid, "create", "sis", "order_id", order_ids [i],
+                 "amount", (int64_t) 1000, "currency", "USD");
+    }
+    s_recv_ok (fx, 30);
+    assert_int_equal (s_fake_counter ("token_requests"), tokens + 1);
+
+    //  PayPal drops every token: 30 calls at once get a 401 each, one new
+    //  token, and each its answer
+    s_fake_post ("/test/expire_tokens", "{}");
+    int64_t refused = s_fake_counter ("unauthorized");
+    for (int i = 0; i < 30; i++)
+        fx_send (fx, rid, "status", "s", "order_id", order_ids [i]);
+    for (int i = 0; i < 30; i++) {
+        reply_t r;
+        fx_recv (fx, &r);
+        assert_true (r_ok (&r));
+        assert_string_equal (r_str (&r, "paypal_status"), "CREATED");
+        reply_destroy (&r);
+    }
+    assert_true (s_fake_counter ("unauthorized") > refused);
+    assert_int_equal (s_fake_counter ("token_requests"), tokens + 2);
+}
+
+static void
+test_429_pauses_calls_and_health_says_why (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    const char *order_id = s_order_id ("limit");
+    char id [64];
+    s_create (fx, order_id, 1000, id);
+    s_fake_approve (id);
+    s_fake_post ("/test/fail", "{\"status\": 429, \"match\": \"/capture\", \"count\": 1, "
+                 "\"retry_after\": 30}");
+    reply_t r;
+    s_capture (fx, &r, order_id, id, 1000);
+    assert_string_equal (r_code (&r), "unavailable");
+    assert_non_null (strstr (r_str (&r, "error.message"), "429"));
+    reply_destroy (&r);
+    //  Health names the reason
+    fx_call (fx, &r, "ping", "");
+    assert_true (r_ok (&r));
+    assert_non_null (strstr (r_str (&r, "degraded"), "429"));
+    reply_destroy (&r);
+    //  A new call cannot wait 30 s: unavailable at once, nothing sent
+    const char *other = s_order_id ("limit2");
+    fx_call (fx, &r, "create", "sis", "order_id", other, "amount", (int64_t) 1000,
+             "currency", "USD");
+    assert_string_equal (r_code (&r), "unavailable");
+    assert_non_null (strstr (r_str (&r, "error.message"), "Retry-After"));
+    reply_destroy (&r);
+    char pattern [128];
+    snprintf (pattern, sizeof pattern, "orderd-%s-create", other);
+    char *log = s_fake_http ("GET", "/test/requests", NULL);
+    assert_null (strstr (log, pattern));
+    free (log);
+}
+
+static void
+test_429_short_pause_is_waited_out (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    s_start_roomy (fx, NULL);
+    const char *order_id = s_order_id ("pause");
+    char id [64];
+    s_create (fx, order_id, 1000, id);
+    s_fake_approve (id);
+    s_fake_post ("/test/fail", "{\"status\": 429, \"match\": \"/capture\", \"count\": 1, "
+                 "\"retry_after\": 1}");
+    reply_t r;
+    s_capture (fx, &r, order_id, id, 1000);
+    assert_string_equal (r_code (&r), "unavailable");
+    reply_destroy (&r);
+    //  The next call waits for the second PayPal asked for, then goes
+    int64_t start = zclock_mono ();
+    s_capture (fx, &r, order_id, id, 1000);
+    assert_true (r_ok (&r));
+    reply_destroy (&r);
+    assert_true (zclock_mono () - start >= 800);
+    fx_call (fx, &r, "ping", "");
+    assert_string_equal (r_str (&r, "degraded"), "");
+    reply_destroy (&r);
+}
+
+static void
+test_calls_of_one_order_stay_in_order (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    s_start_roomy (fx, NULL);
+    const char *order_id = s_order_id ("inorder");
+    char id [64];
+    s_create (fx, order_id, 1000, id);
+    s_fake_approve (id);
+    s_fake_delay ("/capture", 500);
+    //  A void sent right behind a slow capture runs after it (and is then
+    //  refused: captured payments are refunded), never before it
+    char capture_rid [16], void_rid [16];
+    fx_send (fx, capture_rid, "capture", "ssis", "order_id", order_id,
+             "provider_order_id", id, "amount", (int64_t) 1000, "currency", "USD");
+    fx_send (fx, void_rid, "void", "s", "provider_order_id", id);
+    reply_t r;
+    fx_recv (fx, &r);
+    assert_string_equal (r_str (&r, "rid"), capture_rid);
+    assert_true (r_ok (&r));
+    reply_destroy (&r);
+    fx_recv (fx, &r);
+    assert_string_equal (r_str (&r, "rid"), void_rid);
+    assert_string_equal (r_code (&r), "invalid_transition");
+    reply_destroy (&r);
+    s_fake_delay ("", 0);
+}
+
+static void
+test_calls_past_their_deadline_are_unavailable (void **state)
+{
+    NEED_FAKE ();
+    fixture_t *fx = (fixture_t *) *state;
+    //  orderd waits 2 s; PayPal answers in 6: one call on the wire, one
+    //  queued behind it (max_in_flight 1), sent when the first gives up if
+    //  it has time left
+    zconfig_put (fx->section, "timeout_ms", "2000");
+    zconfig_put (fx->section, "http_timeout_ms", "5000");
+    zconfig_put (fx->section, "max_in_flight", "1");
+    fx->recv_timeout_ms = 10000;
+    fx_start (fx);
+    s_fake_delay ("/v2/checkout/orders", 6000);
+    char rid [16];
+    int64_t start = zclock_mono ();
+    for (int i = 0; i < 2; i++)
+        fx_send (fx, rid, "create", "sis", "order_id", s_order_id ("late"),
+                 "amount", (int64_t) 1000, "currency", "USD");
+    char messages [2][256];
+    for (int i = 0; i < 2; i++) {
+        reply_t r;
+        fx_recv (fx, &r);
+        assert_string_equal (r_code (&r), "unavailable");
+        snprintf (messages [i], sizeof messages [i], "%s", r_str (&r, "error.message"));
+        reply_destroy (&r);
+    }
+    s_fake_delay ("", 0);
+    //  Queued or on the wire, each ends at its own deadline
+    for (int i = 0; i < 2; i++)
+        if (!strstr (messages [i], "deadline"))
+            fail_msg ("call %d: '%s' does not name the deadline", i, messages [i]);
+    //  Answered by the deadline, not after http_timeout_ms nor PayPal
+    assert_true (zclock_mono () - start < 5000);
+}
+
 int
 main (void)
 {
@@ -465,6 +734,13 @@ main (void)
         cmocka_unit_test_setup_teardown (test_refund_once_and_remembered_across_a_restart, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_unknown_ids_are_not_found, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_odd_order_ids_get_a_digest_request_id, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_captures_overlap, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_ping_answers_while_calls_wait_for_paypal, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_one_token_for_many_calls_and_for_a_burst_of_401s, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_429_pauses_calls_and_health_says_why, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_429_short_pause_is_waited_out, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_calls_of_one_order_stay_in_order, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_calls_past_their_deadline_are_unavailable, setup_stopped, fx_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     s_fake_stop ();

@@ -39,21 +39,29 @@ Test hooks (no token needed):
                                  AFTER doing what they ask (an answer lost in
                                  flight); count: for that many requests
                                  (default: until reset with ms 0)
-  POST /test/fail {status?, match?, count?}
+  POST /test/fail {status?, match?, count?, retry_after?}
                                  answer `status` (default 500) without doing
                                  anything, for count requests (default 1;
-                                 -1: until reset with count 0)
+                                 -1: until reset with count 0); with
+                                 retry_after (seconds) a Retry-After header
+                                 (a 429 then says RATE_LIMIT_REACHED)
   GET  /test/state               counters and every order, as JSON
   GET  /test/orders/{id}         one order, with `calls`: requests on its paths
   GET  /test/requests            every request seen: method, path,
                                  PayPal-Request-Id, status, replayed
   POST /test/reset_log           forget the request log
 
+It serves many requests at once (a thread per connection, HTTP/1.1
+keep-alive, TCP_NODELAY, a listen backlog of 1024), so that a test or a
+benchmark measures the client, not the fake; counters.token_requests
+counts token requests.
+
 --state-file F keeps orders, tokens and stored answers in F (JSON), loaded
 at start and written after every change, so the fake can be restarted.
 """
 import argparse
 import base64
+import socket
 import json
 import os
 import random
@@ -205,6 +213,12 @@ class Handler(BaseHTTPRequestHandler):
     server_version = 'FakePayPal/1.0'
 
     # -- plumbing
+    def setup(self):
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle
+        # and the client's delayed ACK hold every answer ~40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, fmt, *args):
         if self.server.state.args.verbose:
             sys.stderr.write('fake_paypal: ' + (fmt % args) + '\n')
@@ -249,6 +263,7 @@ class Handler(BaseHTTPRequestHandler):
         entry = {'method': method, 'path': path, 'request_id': request_id,
                  'time': time.time()}
         status, body, replayed = self.api(method, path, raw, request_id)
+        headers = body.pop('_headers', None) if isinstance(body, dict) else None
         entry['status'] = status
         entry['replayed'] = replayed
         with self.state.lock:
@@ -263,7 +278,7 @@ class Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay / 1000.0)
         try:
-            self.send(status, body)
+            self.send(status, body, headers)
         except (BrokenPipeError, ConnectionResetError):
             pass            # the client gave up waiting: the answer is lost
 
@@ -275,9 +290,15 @@ class Handler(BaseHTTPRequestHandler):
             if f['count'] != 0 and f['match'] in path:
                 if f['count'] > 0:
                     f['count'] -= 1
-                return f['status'], {'name': 'INTERNAL_SERVER_ERROR',
-                                     'message': 'An internal server error occurred.',
-                                     'debug_id': new_id(13).lower()}, False
+                body = {'name': 'INTERNAL_SERVER_ERROR',
+                        'message': 'An internal server error occurred.',
+                        'debug_id': new_id(13).lower()}
+                if f['status'] == 429:
+                    body.update(name='RATE_LIMIT_REACHED',
+                                message='Too many requests. Blocked due to rate limiting.')
+                if f.get('retry_after') is not None:
+                    body['_headers'] = {'Retry-After': str(f['retry_after'])}
+                return f['status'], body, False
         if path == '/v1/oauth2/token' and method == 'POST':
             return self.token(raw) + (False,)
         if not path.startswith('/v2/'):
@@ -553,7 +574,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, st.delay)
             if path == '/test/fail' and method == 'POST':
                 st.fail = {'status': int(body.get('status', 500)),
-                           'match': body.get('match', ''), 'count': int(body.get('count', 1))}
+                           'match': body.get('match', ''), 'count': int(body.get('count', 1)),
+                           'retry_after': body.get('retry_after')}
                 return self.send(200, st.fail)
             if path == '/test/state' and method == 'GET':
                 return self.send(200, {'counters': st.counters, 'orders': st.orders,
@@ -590,6 +612,7 @@ def main(argv=None):
             args.secret = f.read().strip()
     if args.secret is None:
         args.secret = 'orderd-test-secret'
+    ThreadingHTTPServer.request_queue_size = 1024     # many clients connect at once
     server = ThreadingHTTPServer(('127.0.0.1', args.port), Handler)
     server.daemon_threads = True
     server.state = State(args)

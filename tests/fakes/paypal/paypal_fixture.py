@@ -73,9 +73,9 @@ class FakePayPal:
     def delay(self, ms, match='', count=-1):
         return self._call('POST', '/test/delay', {'ms': ms, 'match': match, 'count': count})
 
-    def fail(self, status=500, match='', count=1):
+    def fail(self, status=500, match='', count=1, retry_after=None):
         return self._call('POST', '/test/fail', {'status': status, 'match': match,
-                                                 'count': count})
+                                                 'count': count, 'retry_after': retry_after})
 
     def state(self):
         return self._call('GET', '/test/state')
