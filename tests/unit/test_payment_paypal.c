@@ -342,7 +342,8 @@ test_void_after_a_lost_capture_answer_is_refused (void **state)
     char id [64];
     s_create (fx, order_id, 2500, id);
     s_fake_approve (id);
-    //  The capture happens at PayPal, its answer comes after our 2000 ms (slow enough for valgrind on a busy machine)
+    //  The capture happens at PayPal, its answer comes after our 2000 ms
+    //  (http_timeout_ms: long enough for valgrind on a busy machine)
     s_fake_post ("/test/delay", "{\"ms\": 2600, \"match\": \"/capture\", \"count\": 1}");
     reply_t r;
     s_capture (fx, &r, order_id, id, 2500);
