@@ -1,5 +1,5 @@
-/*  order: the order record of PROTOCOL.md §4, its validation from a
-    `create` request (§5), its msgpack form (the same map on the wire and in
+/*  order: the order record of docs/PROTOCOL.md §4, its validation from a
+    `create` request (§4.5), its msgpack form (the same map on the wire and in
     the store, where it also carries its record version `rv`), and its
     transitions. */
 #ifndef ORD_ORDER_H_INCLUDED
@@ -67,7 +67,7 @@ typedef struct {
     char reason [ORD_MAX_TEXT_LEN + 1];
 } ord_transition_t;
 
-/*  Validates a `create` request (PROTOCOL.md §5) and builds an order from
+/*  Validates a `create` request (PROTOCOL.md §4.5) and builds an order from
     it, with no id, status or times yet. Returns 0 and a new order the
     caller owns, or ORD_EBADREQ with the offending field named in *why. */
 int ord_order_from_request (const msgpack_object *request, ord_order_t **order_p,

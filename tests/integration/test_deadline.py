@@ -98,6 +98,32 @@ class Deadline(unittest.TestCase):
         self.assertEqual(r['order']['status'], 'pending')
 
 
+class WaitedForItsOrder(unittest.TestCase):
+    """A request waits behind the ones before it on the same order; its
+    deadline is checked again when the order's actor takes it up."""
+
+    def test_cancel_queued_behind_a_slow_initiate_is_refused(self):
+        with h.Daemon(overrides={'payment/latency_ms': 600}) as d:
+            sku = new_id('SKU-')
+            d.seed_stock({sku: 10})
+            user = new_id('u-')
+            c = d.client()
+            o = c.call_ok('create', **create_fields(user, make_cart([(sku, 1, 300)])))['order']
+            # the payment adapter answers no sooner than 600 ms: the cancel
+            # behind it cannot start before its deadline 100 ms away
+            c.send_body(c.body('initiate_payment', rid='slow', user_id=user, order_id=o['id']))
+            c.send_body(c.body('cancel', rid='late', user_id=user, order_id=o['id'],
+                               deadline=h.now_ms() + 100))
+            replies = {}
+            while len(replies) < 2:
+                r = c.recv()
+                replies[r['rid']] = r
+            self.assertIs(replies['slow']['ok'], True, replies)
+            self.assertEqual(error_code(replies['late']), 'deadline_exceeded', replies)
+            r = c.call_ok('get', user_id=user, order_id=o['id'])
+            self.assertEqual(r['order']['status'], 'payment_initiated')
+
+
 class QueuedWhileDown(unittest.TestCase):
     """A DEALER queues what it sends while orderd is down and delivers it
     when orderd comes back: a create whose deadline passed meanwhile is
