@@ -84,16 +84,13 @@ s_self_new (zsock_t *pipe, ord_engine_t *engine)
     self_t *self = (self_t *) zmalloc (sizeof (self_t));
     self->pipe = pipe;
     self->replies = zsock_new (ZMQ_PUSH);
-    ord_saga_ctx_t *ctx = &self->ctx;
-    ctx->engine = engine;
-    ctx->writer = ord_store_client_new (engine->store);
-    ctx->payment = ord_adapter_client_new (engine->payment);
-    ctx->fulfilment = ord_adapter_client_new (engine->fulfilment);
-    ctx->batch = ord_batch_new ();
-    msgpack_sbuffer_init (&ctx->fields);
     if (!self->replies || zsock_connect (self->replies, "%s", engine->replies)
-    ||  !ctx->writer || !ctx->payment || !ctx->fulfilment)
-        return NULL;    //  out of sockets: nothing sensible left to do
+    ||  ord_saga_ctx_init (&self->ctx, engine)) {
+        //  Out of sockets: nothing sensible left to do
+        zsock_destroy (&self->replies);
+        free (self);
+        return NULL;
+    }
     return self;
 }
 
@@ -101,14 +98,8 @@ static void
 s_self_destroy (self_t **self_p)
 {
     self_t *self = *self_p;
-    ord_saga_ctx_t *ctx = &self->ctx;
     zsock_destroy (&self->replies);
-    zsock_destroy (&ctx->writer);
-    ord_adapter_client_destroy (&ctx->payment);
-    ord_adapter_client_destroy (&ctx->fulfilment);
-    ord_batch_destroy (&ctx->batch);
-    msgpack_sbuffer_destroy (&ctx->fields);
-    ord_order_destroy (&ctx->order);
+    ord_saga_ctx_clear (&self->ctx);
     free (self);
     *self_p = NULL;
 }
@@ -204,22 +195,22 @@ s_complete (self_t *self, ord_request_t *request, int rc, const char *message,
 //  Starts a saga and drives it; the reply names the order when the
 //  order exists and the saga finished.
 static void
-s_run_saga (self_t *self, ord_request_t *request, ord_saga_kind_t kind,
-            ord_trigger_t trigger, const char *reason)
+s_run_saga (self_t *self, ord_request_t *request, const ord_saga_start_t *start)
 {
     ord_saga_ctx_t *ctx = &self->ctx;
-    int rc = ord_saga_begin (ctx, kind, trigger, reason);
+    int rc = ord_saga_begin (ctx, start);
     if (rc) {
         zsys_error ("order %s: cannot log its saga: %s", ctx->order->id, ord_strerror (rc));
         s_answer (self, request, rc, NULL, false);
         s_forget (self);
         return;
     }
-    switch (kind) {
+    switch (start->kind) {
         case ORD_SAGA_CREATE:   ord_crash ("create.logged"); break;
         case ORD_SAGA_INITIATE: ord_crash ("initiate.logged"); break;
         case ORD_SAGA_CONFIRM:  break;     //  the drive's: its log is written during the check
-        default:                ord_crash ("cancel.logged"); break;
+        case ORD_SAGA_CANCEL:   ord_crash ("cancel.logged"); break;
+        case ORD_SAGA_NONE:     ord_assert (!"a saga of a kind"); break;
     }
     ord_why_t why = { "" };
     rc = ord_saga_drive (ctx, false, &why);
@@ -275,16 +266,9 @@ s_do_initiate (self_t *self, ord_request_t *request)
         s_answer (self, request, ORD_EINVALID, why.text, true);
         return;
     }
-    int rc = ord_saga_begin_payment (ctx, return_url, cancel_url);
-    if (rc) {
-        zsys_error ("order %s: cannot log its saga: %s", ctx->order->id, ord_strerror (rc));
-        s_answer (self, request, rc, NULL, false);
-        s_forget (self);
-        return;
-    }
-    ord_crash ("initiate.logged");
-    rc = ord_saga_drive (ctx, false, &why);
-    s_complete (self, request, rc, why.text, true, ctx->finished);
+    ord_saga_start_t start = { ORD_SAGA_INITIATE, ORD_TRIGGER_INITIATE_PAYMENT, NULL,
+                               return_url, cancel_url };
+    s_run_saga (self, request, &start);
 }
 
 static void
@@ -320,7 +304,8 @@ s_do_confirm (self_t *self, ord_request_t *request)
         s_answer (self, request, 0, NULL, true);     //  confirmed already: unchanged
         return;
     }
-    s_run_saga (self, request, ORD_SAGA_CONFIRM, ORD_TRIGGER_CONFIRM, NULL);
+    ord_saga_start_t start = { .kind = ORD_SAGA_CONFIRM, .trigger = ORD_TRIGGER_CONFIRM };
+    s_run_saga (self, request, &start);
 }
 
 static void
@@ -349,7 +334,8 @@ s_do_cancel (self_t *self, ord_request_t *request, ord_trigger_t trigger)
         request->internal_done = true;    //  the timer moved meanwhile
         return;
     }
-    s_run_saga (self, request, ORD_SAGA_CANCEL, trigger, reason);
+    ord_saga_start_t start = { .kind = ORD_SAGA_CANCEL, .trigger = trigger, .reason = reason };
+    s_run_saga (self, request, &start);
 }
 
 static void
@@ -549,7 +535,8 @@ s_handle (self_t *self, ord_request_t *request)
         ctx->order = request->new_order;
         request->new_order = NULL;
         ctx->stored_status = ORD_STATUS_NONE;
-        s_run_saga (self, request, ORD_SAGA_CREATE, ORD_TRIGGER_CREATE, NULL);
+        ord_saga_start_t start = { .kind = ORD_SAGA_CREATE, .trigger = ORD_TRIGGER_CREATE };
+        s_run_saga (self, request, &start);
         return;
     }
     int rc = s_load (self, request);

@@ -145,6 +145,26 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
     return 0;
 }
 
+//  fulfilment/reserve_ttl_ms belongs to the plugin, but orderd sends it
+//  with every reserve, whatever the plugin: parsed here too, by the same
+//  rules as the plugin's, so that `5s` stops orderd instead of making
+//  every reservation lapse after 5 ms.
+static int
+s_take_reserve_ttl (ord_config_t *self, ord_why_t *why)
+{
+    const char *path = "fulfilment/reserve_ttl_ms";
+    const char *value = zconfig_get (self->root, path, NULL);
+    self->reserve_ttl_ms = self->payment_timeout_ms;
+    if (!value)
+        return 0;
+    if (!ord_number_parse (value, false, &self->reserve_ttl_ms)
+    ||  self->reserve_ttl_ms < 1 || self->reserve_ttl_ms > INT32_MAX) {
+        ord_why_set (why, "%s: '%s' is not an integer from 1 to %d", path, value, INT32_MAX);
+        return ORD_ECONFIG;
+    }
+    return 0;
+}
+
 //  Without CURVE anyone who reaches a door can use it, so every door must
 //  be loopback-only unless ops say otherwise.
 static int
@@ -232,7 +252,7 @@ ord_config_load (const char *path, zlist_t *overrides, ord_config_t **config_p,
         if (s_check_value (self, i, value, why))
             goto fail;
     }
-    if (s_check_security (self, why))
+    if (s_take_reserve_ttl (self, why) || s_check_security (self, why))
         goto fail;
     *config_p = self;
     return 0;

@@ -37,6 +37,7 @@ typedef struct {
     int64_t payment_timeout_call_ms;
     const char *fulfilment_plugin;
     int64_t fulfilment_timeout_call_ms;
+    int64_t reserve_ttl_ms;        /* fulfilment/reserve_ttl_ms, else payment_timeout_ms */
 } ord_config_t;
 
 /*  Loads `path` (NULL: defaults only) and applies each "PATH=VALUE" string

@@ -1,4 +1,4 @@
-/*  engine: clock and crash points. */
+/*  engine: what the actors share, the clock and the crash points. */
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -26,6 +26,76 @@ static const char *const s_crash_points [] = {
     "cancel.voided",               //  payment voided, cancelled not yet recorded
     NULL
 };
+
+static int
+s_load_adapter (ord_config_t *config, const char *kind, const char *path,
+                int64_t call_timeout_ms, ord_adapter_t **adapter_p, ord_why_t *why)
+{
+    ord_adapter_options_t options = {
+        kind, path, ord_config_section (config, kind), config->data_dir,
+        config->payment_timeout_ms, config->sync, call_timeout_ms
+    };
+    return ord_adapter_load (&options, adapter_p, why);
+}
+
+//  The store's reader table: a slot for every actor, and some for the
+//  front, the writer, the prober and the adapters' own threads.
+#define S_READERS_SPARE  128
+
+int
+ord_engine_new (ord_config_t *config, ord_engine_t **engine_p, ord_why_t *why)
+{
+    ord_engine_t *self = (ord_engine_t *) zmalloc (sizeof (ord_engine_t));
+    self->config = config;
+    self->started_at = ord_engine_now ();
+    self->reserve_ttl_ms = config->reserve_ttl_ms;
+    int rc = ord_store_open (config->data_dir, (size_t) config->map_size, config->sync,
+                             (unsigned) config->max_live_actors + S_READERS_SPARE,
+                             &self->store, why);
+    if (rc) {
+        ord_why_prefix (why, "%s: ", config->data_dir);
+        goto fail;
+    }
+    self->writer = ord_store_writer_new (self->store, config->events, why);
+    if (!self->writer) {
+        ord_why_prefix (why, "orderd/events: ");
+        rc = ORD_ECONFIG;
+        goto fail;
+    }
+    rc = s_load_adapter (config, "payment", config->payment_plugin,
+                         config->payment_timeout_call_ms, &self->payment, why);
+    if (!rc)
+        rc = s_load_adapter (config, "fulfilment", config->fulfilment_plugin,
+                             config->fulfilment_timeout_call_ms, &self->fulfilment, why);
+    if (!rc && streq (ord_adapter_name (self->payment), ord_adapter_name (self->fulfilment))) {
+        ord_why_set (why, "name: two plugins are both called %s", ord_adapter_name (self->payment));
+        rc = ORD_EPLUGIN;
+    }
+    if (rc) {
+        ord_why_prefix (why, "plugin: ");
+        goto fail;
+    }
+    *engine_p = self;
+    return 0;
+fail:
+    ord_engine_destroy (&self);
+    return rc;
+}
+
+void
+ord_engine_destroy (ord_engine_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ord_engine_t *self = *self_p;
+    ord_adapter_destroy (&self->payment);
+    ord_adapter_destroy (&self->fulfilment);
+    zactor_destroy (&self->writer);
+    ord_store_destroy (&self->store);
+    ord_config_destroy (&self->config);
+    free (self);
+    *self_p = NULL;
+}
 
 static const char *s_armed;
 static bool s_verbose;

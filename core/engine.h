@@ -1,7 +1,9 @@
-/*  engine: what every order actor shares, set up once by orderd before
-    any actor starts and read-only afterwards (counters are atomic): the
-    configuration, the store, the adapters. Also the clock and the named
-    crash points used by the crash tests. */
+/*  engine: what every order actor shares: the configuration, the store
+    and its writer, the two adapters, and the atomic counters. ord_engine_new
+    builds it whole and ord_engine_destroy takes it down; the front fills in
+    `replies` once, before any actor starts, and nothing else changes after
+    that except the counters. Also the clock and the named crash points used
+    by the crash tests. */
 #ifndef ORD_ENGINE_H_INCLUDED
 #define ORD_ENGINE_H_INCLUDED
 
@@ -13,6 +15,7 @@
 typedef struct {
     ord_config_t *config;
     ord_store_t *store;
+    zactor_t *writer;              /* the store's writer, with the events door */
     ord_adapter_t *payment;
     ord_adapter_t *fulfilment;
     char replies [64];             /* the front's PULL endpoint for actors */
@@ -22,6 +25,17 @@ typedef struct {
     atomic_uint_fast64_t sagas_recovered;
     atomic_uint_fast64_t compensations_failed;
 } ord_engine_t;
+
+/*  Opens the store in config->data_dir, starts its writer (which binds
+    config->events) and loads the payment and fulfilment plugins. The engine
+    owns `config` from the call on, also when it fails. Errors, with *why
+    beginning with what failed (the data_dir, "orderd/events: ",
+    "plugin: "): ORD_ESCHEMA, ORD_ESTORE, ORD_ECONFIG, ORD_EPLUGIN. */
+int ord_engine_new (ord_config_t *config, ord_engine_t **engine_p, ord_why_t *why);
+
+/*  Unloads the adapters, stops the writer, closes the store and frees the
+    configuration. Safe to call twice. */
+void ord_engine_destroy (ord_engine_t **self_p);
 
 /*  Debug logging, on with orderd -v. */
 void ord_log_set_verbose (bool verbose);

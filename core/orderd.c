@@ -76,17 +76,6 @@ s_fail (const char *what, const ord_why_t *why)
     return 2;
 }
 
-static int
-s_load_adapter (ord_config_t *config, const char *kind, const char *path, int64_t timeout,
-                ord_adapter_t **adapter_p, ord_why_t *why)
-{
-    ord_adapter_options_t options = {
-        kind, path, ord_config_section (config, kind), config->data_dir,
-        config->payment_timeout_ms, config->sync, timeout
-    };
-    return ord_adapter_load (&options, adapter_p, why);
-}
-
 int
 main (int argc, char *argv [])
 {
@@ -153,40 +142,15 @@ main (int argc, char *argv [])
     }
     s_raise_limits (config);
 
-    ord_engine_t engine;
-    memset (&engine, 0, sizeof engine);
-    engine.config = config;
-    engine.started_at = ord_engine_now ();
-    const char *ttl = zconfig_get (config->root, "fulfilment/reserve_ttl_ms", NULL);
-    engine.reserve_ttl_ms = ttl && atoll (ttl) > 0? atoll (ttl): config->payment_timeout_ms;
-    zactor_t *writer = NULL;
+    ord_engine_t *engine = NULL;
     zactor_t *auth = NULL;
     ord_front_t *front = NULL;
     int status = 2;
-    rc = ord_store_open (config->data_dir, (size_t) config->map_size, config->sync,
-                         (unsigned) config->max_live_actors + 128, &engine.store, &why);
-    if (rc) {
-        s_fail (config->data_dir, &why);
+    if (ord_engine_new (config, &engine, &why)) {
+        s_fail (why.text, NULL);
         goto done;
     }
-    writer = ord_store_writer_new (engine.store, config->events, &why);
-    if (!writer) {
-        s_fail ("orderd/events", &why);
-        goto done;
-    }
-    if (s_load_adapter (config, "payment", config->payment_plugin,
-                        config->payment_timeout_call_ms, &engine.payment, &why)
-    ||  s_load_adapter (config, "fulfilment", config->fulfilment_plugin,
-                        config->fulfilment_timeout_call_ms, &engine.fulfilment, &why)) {
-        s_fail ("plugin", &why);
-        goto done;
-    }
-    if (streq (ord_adapter_name (engine.payment), ord_adapter_name (engine.fulfilment))) {
-        ord_why_set (&why, "name: two plugins are both called %s", ord_adapter_name (engine.payment));
-        s_fail ("plugin", &why);
-        goto done;
-    }
-    if (ord_front_new (&engine, &front, &why)) {
+    if (ord_front_new (engine, &front, &why)) {
         s_fail ("front", &why);
         goto done;
     }
@@ -206,17 +170,13 @@ main (int argc, char *argv [])
     }
     zsys_info ("ready: service %s, admin %s, events %s, data %s (payment %s, fulfilment %s)",
                config->service, config->admin, config->events, config->data_dir,
-               ord_adapter_name (engine.payment), ord_adapter_name (engine.fulfilment));
+               ord_adapter_name (engine->payment), ord_adapter_name (engine->fulfilment));
     status = ord_front_run (front, signal_fd);
     zsys_info ("stopped");
 done:
     ord_front_destroy (&front);
     zactor_destroy (&auth);
-    ord_adapter_destroy (&engine.payment);
-    ord_adapter_destroy (&engine.fulfilment);
-    zactor_destroy (&writer);
-    ord_store_destroy (&engine.store);
-    ord_config_destroy (&config);
+    ord_engine_destroy (&engine);
     close (signal_fd);
     zsys_shutdown ();
     return status;

@@ -218,21 +218,26 @@ s_set_timer (ord_saga_ctx_t *ctx, int64_t deadline)
     ctx->order->timer_at = deadline;
 }
 
-//  Fills ctx->saga as a saga of `kind` starts, nothing logged yet.
+//  Fills ctx->saga as a saga starts, nothing logged yet.
 static void
-s_start (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger, const char *reason)
+s_start (ord_saga_ctx_t *ctx, const ord_saga_start_t *start)
 {
     ord_saga_t *saga = &ctx->saga;
     memset (saga, 0, sizeof *saga);
-    saga->kind = kind;
-    saga->trigger = trigger;
+    saga->kind = start->kind;
+    saga->trigger = start->trigger;
     saga->started_at = ord_engine_now ();
-    snprintf (saga->reason, sizeof saga->reason, "%s", reason? reason: "");
-    switch (kind) {
+    snprintf (saga->reason, sizeof saga->reason, "%s", start->reason? start->reason: "");
+    snprintf (saga->return_url, sizeof saga->return_url, "%.*s",
+              (int) start->return_url.len, start->return_url.ptr? start->return_url.ptr: "");
+    snprintf (saga->cancel_url, sizeof saga->cancel_url, "%.*s",
+              (int) start->cancel_url.len, start->cancel_url.ptr? start->cancel_url.ptr: "");
+    switch (start->kind) {
         case ORD_SAGA_CREATE:   saga->phase = ORD_PHASE_RESERVE; break;
         case ORD_SAGA_INITIATE: saga->phase = ORD_PHASE_CREATE_PAYMENT; break;
         case ORD_SAGA_CONFIRM:  saga->phase = ORD_PHASE_CHECK; break;
-        default:                saga->phase = ORD_PHASE_CANCEL; break;
+        case ORD_SAGA_CANCEL:   saga->phase = ORD_PHASE_CANCEL; break;
+        case ORD_SAGA_NONE:     ord_assert (!"a saga of a kind"); break;
     }
 }
 
@@ -258,23 +263,39 @@ s_log_first (ord_saga_ctx_t *ctx)
 }
 
 int
-ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger,
-                const char *reason)
+ord_saga_begin (ord_saga_ctx_t *ctx, const ord_saga_start_t *start)
 {
-    s_start (ctx, kind, trigger, reason);
+    s_start (ctx, start);
     return s_log_first (ctx);
 }
 
 int
-ord_saga_begin_payment (ord_saga_ctx_t *ctx, ord_str_t return_url, ord_str_t cancel_url)
+ord_saga_ctx_init (ord_saga_ctx_t *ctx, ord_engine_t *engine)
 {
-    s_start (ctx, ORD_SAGA_INITIATE, ORD_TRIGGER_INITIATE_PAYMENT, NULL);
-    ord_saga_t *saga = &ctx->saga;
-    snprintf (saga->return_url, sizeof saga->return_url, "%.*s",
-              (int) return_url.len, return_url.ptr? return_url.ptr: "");
-    snprintf (saga->cancel_url, sizeof saga->cancel_url, "%.*s",
-              (int) cancel_url.len, cancel_url.ptr? cancel_url.ptr: "");
-    return s_log_first (ctx);
+    memset (ctx, 0, sizeof *ctx);
+    ctx->engine = engine;
+    ctx->writer = ord_store_client_new (engine->store);
+    ctx->payment = ord_adapter_client_new (engine->payment);
+    ctx->fulfilment = ord_adapter_client_new (engine->fulfilment);
+    ctx->batch = ord_batch_new ();
+    msgpack_sbuffer_init (&ctx->fields);
+    if (!ctx->writer || !ctx->payment || !ctx->fulfilment) {
+        ord_saga_ctx_clear (ctx);
+        return ORD_EINTERNAL;
+    }
+    return 0;
+}
+
+void
+ord_saga_ctx_clear (ord_saga_ctx_t *ctx)
+{
+    zsock_destroy (&ctx->writer);
+    ord_adapter_client_destroy (&ctx->payment);
+    ord_adapter_client_destroy (&ctx->fulfilment);
+    ord_batch_destroy (&ctx->batch);
+    msgpack_sbuffer_destroy (&ctx->fields);
+    msgpack_sbuffer_init (&ctx->fields);
+    ord_order_destroy (&ctx->order);
 }
 
 //  ---------------------------------------------------------------------

@@ -72,19 +72,30 @@ typedef struct {
     bool finished;                 /* the last drive queued the saga's end */
 } ord_saga_ctx_t;
 
-/*  Starts a saga of `kind` for ctx->order and commits its first phase.
-    For a create, ctx->order is the new order (not yet stored). A
-    confirm's first phase is only sent: ord_saga_drive, which must follow,
-    waits for it after the check and returns its error. Errors:
-    ORD_ESTOREFULL, ORD_ESTORE. */
-int ord_saga_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger,
-                    const char *reason);
+/*  Sets up one actor's context on `engine`: its writer client, its two
+    adapter clients, an empty batch. Errors: ORD_EINTERNAL (out of
+    sockets), with nothing left to clear. */
+int ord_saga_ctx_init (ord_saga_ctx_t *ctx, ord_engine_t *engine);
 
-/*  ord_saga_begin for an initiate_payment, with the URLs the provider
-    sends the buyer back to: they are in the first logged record, so a
-    drive resumed after a crash sends the provider the same ones (either
-    may be empty). Errors: ORD_ESTOREFULL, ORD_ESTORE. */
-int ord_saga_begin_payment (ord_saga_ctx_t *ctx, ord_str_t return_url, ord_str_t cancel_url);
+/*  Frees what ord_saga_ctx_init and the drives left in `ctx`. */
+void ord_saga_ctx_clear (ord_saga_ctx_t *ctx);
+
+/*  What starts a saga. */
+typedef struct {
+    ord_saga_kind_t kind;
+    ord_trigger_t trigger;
+    const char *reason;            /* cancel: why (NULL: none) */
+    ord_str_t return_url;          /* initiate: where the provider sends the */
+    ord_str_t cancel_url;          /* buyer back (either may be empty) */
+} ord_saga_start_t;
+
+/*  Starts a saga for ctx->order and commits its first phase. For a create,
+    ctx->order is the new order (not yet stored). An initiate's URLs are in
+    that first record, so a drive resumed after a crash sends the provider
+    the same ones. A confirm's first phase is only sent: ord_saga_drive,
+    which must follow, waits for it after the check and returns its error.
+    Errors: ORD_ESTOREFULL, ORD_ESTORE. */
+int ord_saga_begin (ord_saga_ctx_t *ctx, const ord_saga_start_t *start);
 
 /*  Drives ctx->saga from its logged phase; sets ctx->finished when the
     saga ended (successfully or not) with its final writes queued. `resuming` is true when the

@@ -682,7 +682,7 @@ s_open (void *state, MDB_txn *txn, const ord_plugin_args_t *args, ord_why_t *why
     self_t *self = (self_t *) state;
     int64_t fallback = args->payment_timeout_ms > 0? args->payment_timeout_ms
                                                     : S_DEFAULT_TTL;
-    int rc = ord_adapter_config_int (args->config, "reserve_ttl_ms", 1, INT64_MAX / 4,
+    int rc = ord_adapter_config_int (args->config, "reserve_ttl_ms", 1, INT32_MAX,
                                      fallback, false, &self->reserve_ttl, why);
     if (rc)
         return rc;

@@ -285,6 +285,34 @@ test_bad_integer_in_a_plugin_section_names_the_key (void **state)
     s_assert_refused (fx, "", "payment/timeout_ms: '-5' is not an integer from 1 to 2147483647");
 }
 
+//  orderd sends fulfilment/reserve_ttl_ms with every reserve, whichever
+//  the plugin: `5s` used to become 5 ms (atoll) with a plugin that does not
+//  check it, such as bridge_fulfilment
+static void
+test_reserve_ttl_is_parsed_by_orderd_too (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    zlist_append (fx->overrides, "fulfilment/reserve_ttl_ms=5s");
+    s_assert_refused (fx, "", "fulfilment/reserve_ttl_ms: '5s' is not an integer from 1 to 2147483647");
+    zlist_purge (fx->overrides);
+    zlist_append (fx->overrides, "fulfilment/reserve_ttl_ms=0");
+    s_assert_refused (fx, "", "fulfilment/reserve_ttl_ms: '0' is not an integer from 1 to 2147483647");
+}
+
+static void
+test_reserve_ttl_defaults_to_the_payment_timeout (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, S_PLUGINS);
+    zlist_append (fx->overrides, "orderd/payment_timeout=90000");
+    assert_int_equal (s_load (fx), 0);
+    assert_int_equal (fx->config->reserve_ttl_ms, 90000);
+    ord_config_destroy (&fx->config);
+    zlist_append (fx->overrides, "fulfilment/reserve_ttl_ms=60000");
+    assert_int_equal (s_load (fx), 0);
+    assert_int_equal (fx->config->reserve_ttl_ms, 60000);
+}
+
 static void
 test_bad_bool_names_the_key (void **state)
 {
@@ -388,6 +416,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_bad_integer_names_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown (test_integer_out_of_range_names_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown (test_bad_integer_in_a_plugin_section_names_the_key, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_reserve_ttl_is_parsed_by_orderd_too, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_reserve_ttl_defaults_to_the_payment_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown (test_bad_bool_names_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown (test_bad_sync_names_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown (test_bad_on_stock_failure_names_the_key, setup, teardown),

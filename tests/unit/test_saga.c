@@ -2,12 +2,12 @@
     drives it, against the real shipped adapters (payment_sandbox,
     fulfilment_local) and a real store.
 
-    A newcomer's map: setup () wires an ord_engine_t exactly as orderd's
-    main () does (config file, store, writer, both adapters), and an
-    ord_saga_ctx_t exactly as an order actor does (core/actor.c,
-    s_self_new). Every operation is then three calls, as in core/actor.c:
+    A newcomer's map: setup () builds an ord_engine_t with ord_engine_new,
+    as orderd's main () does (config file, store, writer, both adapters),
+    and an ord_saga_ctx_t with ord_saga_ctx_init, as an order actor does.
+    Every operation is then three calls, as in core/actor.c:
 
-        ord_saga_begin (ctx, kind, trigger, reason)   logs the saga's intent
+        ord_saga_begin (ctx, &start)                  logs the saga's intent
         ord_saga_drive (ctx, resuming, &why)          runs its adapter steps
         ord_saga_commit (ctx)                         commits its final writes
                                                       (only when finished)
@@ -31,8 +31,7 @@
 typedef struct {
     char root [64];                     //  mkdtemp folder
     char config_path [128];
-    ord_engine_t engine;
-    zactor_t *writer;
+    ord_engine_t *engine;
     ord_saga_ctx_t ctx;                 //  one order actor's state
     ord_adapter_client_t *ops;          //  the admin door's fulfilment client
     ord_adapter_client_t *ops_payment;  //  ...and payment client
@@ -73,20 +72,6 @@ s_write_config (fixture_t *fx)
     assert_int_equal (fclose (file), 0);
 }
 
-static ord_adapter_t *
-s_load_adapter (fixture_t *fx, const char *kind, const char *path, int64_t timeout)
-{
-    ord_config_t *config = fx->engine.config;
-    ord_adapter_options_t options = {
-        kind, path, ord_config_section (config, kind), config->data_dir,
-        config->payment_timeout_ms, config->sync, timeout
-    };
-    ord_adapter_t *adapter = NULL;
-    if (ord_adapter_load (&options, &adapter, &fx->why))
-        fail_msg ("%s", fx->why.text);
-    return adapter;
-}
-
 static int
 setup (void **state)
 {
@@ -96,35 +81,14 @@ setup (void **state)
     assert_non_null (mkdtemp (fx->root));
     s_write_config (fx);
 
-    //  The engine, as orderd's main () builds it
-    ord_engine_t *engine = &fx->engine;
-    if (ord_config_load (fx->config_path, NULL, &engine->config, &fx->why))
+    //  The engine and one order actor's context, as orderd builds them
+    ord_config_t *config = NULL;
+    if (ord_config_load (fx->config_path, NULL, &config, &fx->why))
         fail_msg ("config: %s", fx->why.text);
-    ord_config_t *config = engine->config;
-    engine->started_at = ord_engine_now ();
-    engine->reserve_ttl_ms = config->payment_timeout_ms;
-    if (ord_store_open (config->data_dir, (size_t) config->map_size, config->sync, 126,
-                        &engine->store, &fx->why))
-        fail_msg ("store: %s", fx->why.text);
-    fx->writer = ord_store_writer_new (engine->store, config->events, &fx->why);
-    if (!fx->writer)
-        fail_msg ("writer: %s", fx->why.text);
-    engine->payment = s_load_adapter (fx, "payment", config->payment_plugin,
-                                      config->payment_timeout_call_ms);
-    engine->fulfilment = s_load_adapter (fx, "fulfilment", config->fulfilment_plugin,
-                                         config->fulfilment_timeout_call_ms);
-
-    //  One order actor's context, as core/actor.c's s_self_new builds it
-    ord_saga_ctx_t *ctx = &fx->ctx;
-    ctx->engine = engine;
-    ctx->writer = ord_store_client_new (engine->store);
-    ctx->payment = ord_adapter_client_new (engine->payment);
-    ctx->fulfilment = ord_adapter_client_new (engine->fulfilment);
-    ctx->batch = ord_batch_new ();
-    msgpack_sbuffer_init (&ctx->fields);
-    assert_non_null (ctx->writer);
-    assert_non_null (ctx->payment);
-    assert_non_null (ctx->fulfilment);
+    if (ord_engine_new (config, &fx->engine, &fx->why))
+        fail_msg ("engine: %s", fx->why.text);
+    ord_engine_t *engine = fx->engine;
+    assert_int_equal (ord_saga_ctx_init (&fx->ctx, engine), 0);
 
     fx->ops = ord_adapter_client_new (engine->fulfilment);
     fx->ops_payment = ord_adapter_client_new (engine->payment);
@@ -138,20 +102,10 @@ static int
 teardown (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
-    ord_saga_ctx_t *ctx = &fx->ctx;
-    zsock_destroy (&ctx->writer);
-    ord_adapter_client_destroy (&ctx->payment);
-    ord_adapter_client_destroy (&ctx->fulfilment);
-    ord_batch_destroy (&ctx->batch);
-    msgpack_sbuffer_destroy (&ctx->fields);
-    ord_order_destroy (&ctx->order);
+    ord_saga_ctx_clear (&fx->ctx);
     ord_adapter_client_destroy (&fx->ops);
     ord_adapter_client_destroy (&fx->ops_payment);
-    ord_adapter_destroy (&fx->engine.payment);
-    ord_adapter_destroy (&fx->engine.fulfilment);
-    zactor_destroy (&fx->writer);
-    ord_store_destroy (&fx->engine.store);
-    ord_config_destroy (&fx->engine.config);
+    ord_engine_destroy (&fx->engine);
     nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     free (fx);
     return 0;
@@ -287,10 +241,17 @@ s_order_new (fixture_t *fx, const char *user_id, size_t count, const char *lines
 //  Runs one saga on ctx->order the way core/actor.c does: begin, drive,
 //  and commit the final writes if the drive finished. Returns the drive's rc.
 static int
+s_begin (ord_saga_ctx_t *ctx, ord_saga_kind_t kind, ord_trigger_t trigger, const char *reason)
+{
+    ord_saga_start_t start = { .kind = kind, .trigger = trigger, .reason = reason };
+    return ord_saga_begin (ctx, &start);
+}
+
+static int
 s_run (fixture_t *fx, ord_saga_kind_t kind, ord_trigger_t trigger, const char *reason)
 {
     ord_saga_ctx_t *ctx = &fx->ctx;
-    assert_int_equal (ord_saga_begin (ctx, kind, trigger, reason), 0);
+    assert_int_equal (s_begin (ctx, kind, trigger, reason), 0);
     memset (&fx->why, 0, sizeof fx->why);
     int rc = ord_saga_drive (ctx, false, &fx->why);
     if (ctx->finished)
@@ -324,9 +285,9 @@ static ord_order_t *
 s_stored (fixture_t *fx, const char *id)
 {
     MDB_txn *txn;
-    assert_int_equal (ord_store_read (fx->engine.store, &txn), 0);
+    assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
     ord_order_t *order = NULL;
-    int rc = ord_store_get_order (fx->engine.store, txn, id, &order);
+    int rc = ord_store_get_order (fx->engine->store, txn, id, &order);
     mdb_txn_abort (txn);
     assert_true (rc == 0 || rc == ORD_ENOTFOUND);
     return order;
@@ -336,8 +297,8 @@ static size_t
 s_saga_count (fixture_t *fx)
 {
     MDB_txn *txn;
-    assert_int_equal (ord_store_read (fx->engine.store, &txn), 0);
-    zlist_t *ids = ord_store_saga_ids (fx->engine.store, txn, 100);
+    assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
+    zlist_t *ids = ord_store_saga_ids (fx->engine->store, txn, 100);
     size_t count = zlist_size (ids);
     zlist_destroy (&ids);
     mdb_txn_abort (txn);
@@ -359,8 +320,8 @@ s_history (fixture_t *fx, const char *id, char text [512])
 {
     text [0] = 0;
     MDB_txn *txn;
-    assert_int_equal (ord_store_read (fx->engine.store, &txn), 0);
-    assert_int_equal (ord_store_history (fx->engine.store, txn, id, s_collect, text), 0);
+    assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
+    assert_int_equal (ord_store_history (fx->engine->store, txn, id, s_collect, text), 0);
     mdb_txn_abort (txn);
 }
 
@@ -396,7 +357,7 @@ test_create_reserves_and_stores_a_pending_order (void **state)
     //  Every product reserved
     s_assert_stock (fx, "apple", 8, 2);
     s_assert_stock (fx, "pear", 4, 1);
-    assert_int_equal (atomic_load (&fx->engine.transitions), 1);
+    assert_int_equal (atomic_load (&fx->engine->transitions), 1);
 }
 
 static void
@@ -422,12 +383,12 @@ test_create_out_of_stock_releases_and_stores_nothing (void **state)
     assert_string_equal (history, "");
     assert_int_equal (s_saga_count (fx), 0);
     MDB_txn *txn;
-    assert_int_equal (ord_store_read (fx->engine.store, &txn), 0);
+    assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
     uint64_t counts [ORD_STATUS_COUNT], review;
-    ord_store_status_counts (fx->engine.store, txn, counts, &review);
+    ord_store_status_counts (fx->engine->store, txn, counts, &review);
     mdb_txn_abort (txn);
     assert_int_equal (counts [ORD_STATUS_PENDING], 0);
-    assert_int_equal (atomic_load (&fx->engine.transitions), 0);
+    assert_int_equal (atomic_load (&fx->engine->transitions), 0);
 }
 
 //  An interrupted create (orderd died after logging it and reserving the
@@ -443,7 +404,7 @@ test_resumed_create_releases_what_was_reserved (void **state)
     ord_saga_ctx_t *ctx = &fx->ctx;
     ctx->order = s_order_new (fx, "alice", 2, lines);
     ctx->stored_status = ORD_STATUS_NONE;
-    assert_int_equal (ord_saga_begin (ctx, ORD_SAGA_CREATE, ORD_TRIGGER_CREATE, NULL), 0);
+    assert_int_equal (s_begin (ctx, ORD_SAGA_CREATE, ORD_TRIGGER_CREATE, NULL), 0);
     assert_int_equal (s_saga_count (fx), 1);
     //  The first reservation happened before the crash (the saga's own call)
     msgpack_sbuffer fields;
@@ -484,7 +445,7 @@ test_resumed_create_finishes_its_saga (void **state)
     ord_saga_ctx_t *ctx = &fx->ctx;
     ctx->order = s_order_new (fx, "alice", 1, lines);
     ctx->stored_status = ORD_STATUS_NONE;
-    assert_int_equal (ord_saga_begin (ctx, ORD_SAGA_CREATE, ORD_TRIGGER_CREATE, NULL), 0);
+    assert_int_equal (s_begin (ctx, ORD_SAGA_CREATE, ORD_TRIGGER_CREATE, NULL), 0);
     int rc = ord_saga_drive (ctx, true, &fx->why);
     assert_int_not_equal (rc, 0);
     assert_true (ctx->finished);
@@ -505,12 +466,12 @@ test_interrupted_create_saga_loads_with_its_order (void **state)
     ord_saga_ctx_t *ctx = &fx->ctx;
     ctx->order = s_order_new (fx, "alice", 2, lines);
     ctx->stored_status = ORD_STATUS_NONE;
-    assert_int_equal (ord_saga_begin (ctx, ORD_SAGA_CREATE, ORD_TRIGGER_CREATE, NULL), 0);
+    assert_int_equal (s_begin (ctx, ORD_SAGA_CREATE, ORD_TRIGGER_CREATE, NULL), 0);
     MDB_txn *txn;
-    assert_int_equal (ord_store_read (fx->engine.store, &txn), 0);
+    assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
     ord_saga_t saga;
     ord_order_t *carried = NULL;
-    int rc = ord_saga_load (&fx->engine, txn, ctx->order->id, &saga, &carried);
+    int rc = ord_saga_load (fx->engine, txn, ctx->order->id, &saga, &carried);
     mdb_txn_abort (txn);
     assert_int_equal (rc, 0);
     assert_int_equal (saga.kind, ORD_SAGA_CREATE);
@@ -582,8 +543,8 @@ test_confirm_captures_once_and_reduces_stock (void **state)
     assert_int_equal (s_saga_count (fx), 0);
     //  No payment timeout left to fire
     MDB_txn *txn;
-    assert_int_equal (ord_store_read (fx->engine.store, &txn), 0);
-    zlist_t *due = ord_store_due_timers (fx->engine.store, txn, INT64_MAX, 10);
+    assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
+    zlist_t *due = ord_store_due_timers (fx->engine->store, txn, INT64_MAX, 10);
     assert_int_equal (zlist_size (due), 0);
     zlist_destroy (&due);
     mdb_txn_abort (txn);
@@ -600,7 +561,7 @@ test_resumed_confirm_captures_once (void **state)
     const char *lines [] = { "apple:2:500" };
     s_create_initiated (fx, s_order_new (fx, "alice", 1, lines));
     ord_saga_ctx_t *ctx = &fx->ctx;
-    assert_int_equal (ord_saga_begin (ctx, ORD_SAGA_CONFIRM, ORD_TRIGGER_CONFIRM, NULL), 0);
+    assert_int_equal (s_begin (ctx, ORD_SAGA_CONFIRM, ORD_TRIGGER_CONFIRM, NULL), 0);
     //  The capture of the interrupted drive
     msgpack_sbuffer fields;
     msgpack_sbuffer_init (&fields);
@@ -636,20 +597,20 @@ test_logged_saga_loads_back (void **state)
     s_stock (fx, "apple", 10);
     const char *lines [] = { "apple:2:500" };
     s_create_initiated (fx, s_order_new (fx, "alice", 1, lines));
-    assert_int_equal (ord_saga_begin (&fx->ctx, ORD_SAGA_CANCEL, ORD_TRIGGER_TIMEOUT,
-                                      "payment timeout"), 0);
+    assert_int_equal (s_begin (&fx->ctx, ORD_SAGA_CANCEL, ORD_TRIGGER_TIMEOUT,
+                               "payment timeout"), 0);
     MDB_txn *txn;
-    assert_int_equal (ord_store_read (fx->engine.store, &txn), 0);
+    assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
     ord_saga_t saga;
     ord_order_t *carried = (ord_order_t *) &saga;      //  must be reset to NULL
-    assert_int_equal (ord_saga_load (&fx->engine, txn, fx->ctx.order->id, &saga, &carried), 0);
+    assert_int_equal (ord_saga_load (fx->engine, txn, fx->ctx.order->id, &saga, &carried), 0);
     assert_int_equal (saga.kind, ORD_SAGA_CANCEL);
     assert_int_equal (saga.phase, ORD_PHASE_CANCEL);
     assert_int_equal (saga.trigger, ORD_TRIGGER_TIMEOUT);
     assert_string_equal (saga.reason, "payment timeout");
     assert_null (carried);                              //  only a create carries its order
     //  An order without a saga loads as kind NONE
-    assert_int_equal (ord_saga_load (&fx->engine, txn, "o00000000000000ff", &saga, NULL), 0);
+    assert_int_equal (ord_saga_load (fx->engine, txn, "o00000000000000ff", &saga, NULL), 0);
     assert_int_equal (saga.kind, ORD_SAGA_NONE);
     mdb_txn_abort (txn);
 }
@@ -668,11 +629,13 @@ test_initiate_logs_its_urls_in_its_first_record (void **state)
     const char *ok = "https://shop.example/ok", *cancel = "https://shop.example/cancel";
     ord_str_t return_url = { ok, (uint32_t) strlen (ok) };
     ord_str_t cancel_url = { cancel, (uint32_t) strlen (cancel) };
-    assert_int_equal (ord_saga_begin_payment (&fx->ctx, return_url, cancel_url), 0);
+    ord_saga_start_t start = { ORD_SAGA_INITIATE, ORD_TRIGGER_INITIATE_PAYMENT, NULL,
+                               return_url, cancel_url };
+    assert_int_equal (ord_saga_begin (&fx->ctx, &start), 0);
     MDB_txn *txn;
-    assert_int_equal (ord_store_read (fx->engine.store, &txn), 0);
+    assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
     ord_saga_t saga;
-    assert_int_equal (ord_saga_load (&fx->engine, txn, fx->ctx.order->id, &saga, NULL), 0);
+    assert_int_equal (ord_saga_load (fx->engine, txn, fx->ctx.order->id, &saga, NULL), 0);
     mdb_txn_abort (txn);
     assert_int_equal (saga.kind, ORD_SAGA_INITIATE);
     assert_int_equal (saga.phase, ORD_PHASE_CREATE_PAYMENT);
@@ -809,9 +772,9 @@ test_stock_is_conserved_across_sagas (void **state)
     assert_int_equal (stock.reserved, 0);
     assert_int_equal (stock.available + stock.reserved + 3, 20);
     MDB_txn *txn;
-    assert_int_equal (ord_store_read (fx->engine.store, &txn), 0);
+    assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
     uint64_t counts [ORD_STATUS_COUNT], review;
-    ord_store_status_counts (fx->engine.store, txn, counts, &review);
+    ord_store_status_counts (fx->engine->store, txn, counts, &review);
     mdb_txn_abort (txn);
     assert_int_equal (counts [ORD_STATUS_CONFIRMED], 1);
     assert_int_equal (counts [ORD_STATUS_CANCELLED], 1);
