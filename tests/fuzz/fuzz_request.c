@@ -22,6 +22,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         ord_wire_str (map, "user_id", true, ORD_MAX_ID_LEN, &text, &why);
         ord_wire_bool (map, "history", &flag, &why);
         ord_wire_int (map, "limit", false, 1, 500, &number, &why);
+        //  The deadline is read off the request as the front does
+        ord_request_t *request = ord_request_new (ORD_DOOR_SERVICE);
+        assert (request);
+        if (ord_wire_decode (data, size, &request->body, &why) == 0)
+            ord_request_take_deadline (request, 1700000000000, &why);
+        ord_request_destroy (&request);
         uint8_t digest [ORD_DIGEST_SIZE];
         ord_wire_digest (map, digest);
         ord_order_t *order = NULL;
