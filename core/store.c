@@ -23,6 +23,12 @@ struct _ord_store_t {
     atomic_uint_fast64_t largest;
 };
 
+MDB_env *
+ord_store_env (ord_store_t *self)
+{
+    return self->env;
+}
+
 int
 ord_store_error (int mdb_rc)
 {
@@ -741,22 +747,49 @@ typedef struct {
     int rc;
 } s_pending_t;
 
+typedef struct {
+    ord_store_barrier_fn *fn;
+    void *arg;
+} s_barrier_t;
+
+//  Runs a barrier's function between two groups (no write txn open) and
+//  answers its caller with the function's result
+static void
+s_writer_barrier (zsock_t *router, zframe_t **identity_p, s_barrier_t *barrier)
+{
+    int rc = barrier->fn (barrier->arg);
+    zmsg_t *reply = zmsg_new ();
+    zmsg_append (reply, identity_p);
+    zmsg_addmem (reply, &rc, sizeof (int));
+    if (zmsg_send (&reply, router))
+        zmsg_destroy (&reply);
+}
+
 static void
 s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
 {
     s_pending_t group [S_MAX_GROUP];
     size_t count = 0;
-    while (count < S_MAX_GROUP) {
+    zframe_t *barrier_identity = NULL;        //  a barrier ends the group
+    s_barrier_t *barrier = NULL;
+    while (count < S_MAX_GROUP && !barrier) {
         zmsg_t *msg = zmsg_recv (router);     //  RCVTIMEO 0: never waits
         if (!msg)
             break;
         zframe_t *identity = zmsg_pop (msg);
         zframe_t *pointer = zmsg_pop (msg);
+        bool is_barrier = zmsg_size (msg) == 1 && zframe_streq (zmsg_first (msg), "barrier");
         zmsg_destroy (&msg);
-        if (!identity || !pointer || zframe_size (pointer) != sizeof (ord_batch_t *)) {
+        if (!identity || !pointer || zframe_size (pointer) != sizeof (void *)) {
             zframe_destroy (&identity);
             zframe_destroy (&pointer);
             continue;
+        }
+        if (is_barrier) {
+            memcpy (&barrier, zframe_data (pointer), sizeof (void *));
+            barrier_identity = identity;
+            zframe_destroy (&pointer);
+            break;
         }
         memcpy (&group [count].batch, zframe_data (pointer), sizeof (ord_batch_t *));
         zframe_destroy (&pointer);
@@ -764,8 +797,11 @@ s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
         group [count].rc = 0;
         count++;
     }
-    if (count == 0)
+    if (count == 0) {
+        if (barrier)
+            s_writer_barrier (router, &barrier_identity, barrier);
         return;
+    }
     //  The whole group in one transaction. Nested transactions would
     //  isolate a failing batch, but each costs a merge of the dirty page
     //  list, quadratic in the group; failures are rare (a full map), so
@@ -813,6 +849,8 @@ s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
         if (zmsg_send (&reply, router))
             zmsg_destroy (&reply);
     }
+    if (barrier)
+        s_writer_barrier (router, &barrier_identity, barrier);
 }
 
 static void
@@ -895,6 +933,17 @@ int
 ord_store_commit_send (zsock_t *client, ord_batch_t *batch)
 {
     return zsock_send (client, "b", &batch, sizeof (ord_batch_t *)) == 0? 0: ORD_ESTORE;
+}
+
+int
+ord_store_barrier (zsock_t *client, ord_store_barrier_fn *fn, void *arg)
+{
+    s_barrier_t barrier = { fn, arg };
+    s_barrier_t *pointer = &barrier;
+    if (zsock_send (client, "bs", &pointer, sizeof pointer, "barrier"))
+        return ORD_ESTORE;
+    //  The writer uses `barrier` until it answers
+    return ord_store_commit_wait (client);
 }
 
 int

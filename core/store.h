@@ -45,6 +45,9 @@ int ord_store_open (const char *dir, size_t map_size, bool sync,
                     unsigned max_readers, ord_store_t **store_p, ord_why_t *why);
 void ord_store_destroy (ord_store_t **self_p);
 
+/*  The LMDB environment (for a copy of it; see backup.h). */
+MDB_env *ord_store_env (ord_store_t *self);
+
 /*  Maps an LMDB return code to ORD_ESTOREFULL or ORD_ESTORE (0 stays 0). */
 int ord_store_error (int mdb_rc);
 
@@ -144,6 +147,14 @@ int ord_store_commit (zsock_t *client, ord_batch_t *batch);
     then. Send errors: ORD_ESTORE (then do not wait). */
 int ord_store_commit_send (zsock_t *client, ord_batch_t *batch);
 int ord_store_commit_wait (zsock_t *client);
+
+/*  A write barrier: runs fn (arg) on the writer's thread between two group
+    commits, so that nothing is committed while it runs (batches sent
+    meanwhile wait), and returns what it returned. Batches this client
+    sent before are committed first. ORD_ESTORE if the writer cannot be
+    reached. */
+typedef int (ord_store_barrier_fn) (void *arg);
+int ord_store_barrier (zsock_t *client, ord_store_barrier_fn *fn, void *arg);
 
 /*  Commits a batch directly (no writer running: start-up, tests). */
 int ord_store_commit_direct (ord_store_t *self, ord_batch_t *batch);

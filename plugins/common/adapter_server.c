@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "adapter_server.h"
+#include "adapter_backup.h"
 #include "number.h"
 
 #define S_LATENCY_MAX   3600000         /* latency_ms at most an hour */
@@ -34,6 +35,7 @@ typedef struct {
     void *state;                        //  the adapter's, not ours
     int64_t latency;                    //  latency_ms
     MDB_env *env;
+    ord_adapter_backup_t *backup;       //  the `backup` op's state
     zsock_t *router;
     zpoller_t *poller;
     s_request_t *head, *tail;           //  requests waiting for their time
@@ -410,10 +412,11 @@ s_answer (self_t *self, s_item_t *item, zmsg_t *msg, int64_t now,
     if (ord_str_eq (op, "ping")) {
         msgpack_packer pk;
         msgpack_packer_init (&pk, &item->reply, msgpack_sbuffer_write);
-        ord_reply_begin (&pk, rid, true, 3);
+        ord_reply_begin (&pk, rid, true, 4);
         ord_pack_kv_cstr (&pk, "name", self->spec->name);
         ord_pack_kv_cstr (&pk, "version", self->spec->version);
         ord_pack_kv_bool (&pk, "batch", true);
+        ord_pack_kv_bool (&pk, "backup", true);
         goto done;
     }
     bool batch = ord_str_eq (op, "batch");
@@ -510,6 +513,8 @@ s_receive (self_t *self)
         zmsg_t *msg = zmsg_recv (self->router);
         if (!msg)
             break;
+        if (ord_adapter_backup_take (self->backup, &msg, self->router))
+            continue;           //  answered now, never queued
         s_request_t *request = (s_request_t *) calloc (1, sizeof *request);
         if (!request) {
             zmsg_destroy (&msg);
@@ -551,6 +556,7 @@ s_self_destroy (self_t *self)
     msgpack_sbuffer_destroy (&self->fields);
     zpoller_destroy (&self->poller);
     zsock_destroy (&self->router);
+    ord_adapter_backup_destroy (&self->backup);
     if (self->env) {
         mdb_env_close (self->env);
         self->env = NULL;
@@ -576,6 +582,7 @@ s_self_init (self_t *self, ord_why_t *why)
     rc = ord_adapter_env_open (self->args, self->spec->maxdbs, &self->env, why);
     if (rc)
         return rc;
+    self->backup = ord_adapter_backup_new (self->env, self->spec->name);
     MDB_txn *txn;
     int mdb_rc = mdb_txn_begin (self->env, NULL, 0, &txn);
     if (mdb_rc)
@@ -678,6 +685,11 @@ ord_adapter_run (zsock_t *pipe, const ord_plugin_args_t *args,
 
     while (true) {
         int timeout = -1;
+        int64_t hold_ms;
+        bool holding = ord_adapter_backup_holding (self.backup, &hold_ms);
+        if (holding)
+            timeout = (int) hold_ms;    //  a backup holds commits: wait for its resume
+        else
         if (self.head) {
             int64_t wait = self.head->due - zclock_mono ();
             timeout = wait < 0? 0: (int) wait;
@@ -695,7 +707,8 @@ ord_adapter_run (zsock_t *pipe, const ord_plugin_args_t *args,
         else
         if (zpoller_terminated (self.poller))
             break;
-        while (self.head && self.head->due <= zclock_mono ())
+        while (self.head && self.head->due <= zclock_mono ()
+           && !ord_adapter_backup_holding (self.backup, &hold_ms))
             if (s_process_due (&self) == 0)
                 break;
     }

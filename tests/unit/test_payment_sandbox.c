@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <czmq.h>
+#include <lmdb.h>
+#include <sys/stat.h>
 #include "orderd/plugin.h"
 #include "wire.h"
 #include "plugin_fixture.h"
@@ -632,6 +634,94 @@ test_other_protocol_version_is_refused (void **state)
     reply_destroy (&r);
 }
 
+//  --------------------------------------------------------------------------
+//  backup (docs/PLUGINS.md), answered by the adapter server for every
+//  adapter built on it: begin holds commits and fixes what the copy holds,
+//  resume lets commits go on, end says when the copy is whole.
+
+//  Whether the payment ledger copied into `dir` knows `order_id`
+static bool
+s_copy_knows (const char *dir, const char *order_id)
+{
+    MDB_env *env;
+    assert_int_equal (mdb_env_create (&env), 0);
+    assert_int_equal (mdb_env_set_maxdbs (env, 8), 0);
+    assert_int_equal (mdb_env_open (env, dir, MDB_NOTLS | MDB_RDONLY, 0600), 0);
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal (mdb_txn_begin (env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal (mdb_dbi_open (txn, "orders", 0, &dbi), 0);
+    MDB_val key = { strlen (order_id), (void *) order_id }, value;
+    int rc = mdb_get (txn, dbi, &key, &value);
+    mdb_txn_abort (txn);
+    mdb_env_close (env);
+    return rc == 0;
+}
+
+static void
+test_backup_copies_the_state_at_begin_and_holds_commits_until_resume (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    reply_t r;
+    fx_call (fx, &r, "ping", "");
+    assert_true (r_ok (&r));
+    const msgpack_object *backup = ord_wire_find (r.body, "backup");
+    assert_true (backup && backup->type == MSGPACK_OBJECT_BOOLEAN && backup->via.boolean);
+    reply_destroy (&r);
+    char id [32];
+    s_create (fx, "o-before", 1000, id);
+    char dir [128];
+    snprintf (dir, sizeof dir, "%s/copy", fx->root);
+    assert_int_equal (mkdir (dir, 0700), 0);
+    fx_call (fx, &r, "backup", "ss", "step", "begin", "dir", dir);
+    assert_true (r_ok (&r));
+    reply_destroy (&r);
+
+    //  Held: a create is taken, and waits
+    char held_rid [16];
+    fx_send (fx, held_rid, "create", "sis", "order_id", "o-during", "amount", (int64_t) 500,
+             "currency", "USD");
+    zpoller_t *poller = zpoller_new (fx->client, NULL);
+    assert_null (zpoller_wait (poller, 300));
+    zpoller_destroy (&poller);
+    //  One backup at a time, and a relative dir is refused
+    fx_call (fx, &r, "backup", "ss", "step", "begin", "dir", dir);
+    assert_string_equal (r_code (&r), "invalid_transition");
+    reply_destroy (&r);
+    fx_call (fx, &r, "backup", "ss", "step", "begin", "dir", "copy");
+    assert_string_equal (r_code (&r), "bad_request");
+    reply_destroy (&r);
+
+    fx_call (fx, &r, "backup", "s", "step", "resume");
+    assert_true (r_ok (&r));
+    assert_true (r_int (&r, "held_us") >= 300000);
+    reply_destroy (&r);
+    fx_recv (fx, &r);                          //  the held create, answered now
+    assert_true (r_ok (&r));
+    assert_string_equal (r_str (&r, "rid"), held_rid);
+    reply_destroy (&r);
+    fx_call (fx, &r, "backup", "s", "step", "resume");
+    assert_string_equal (r_code (&r), "invalid_transition");
+    reply_destroy (&r);
+
+    bool done = false;
+    for (int tries = 0; !done && tries < 1000; tries++) {
+        fx_call (fx, &r, "backup", "s", "step", "end");
+        assert_true (r_ok (&r));
+        const msgpack_object *value = ord_wire_find (r.body, "done");
+        assert_true (value && value->type == MSGPACK_OBJECT_BOOLEAN);
+        done = value->via.boolean;
+        if (done)
+            assert_true (r_int (&r, "bytes") > 0);
+        reply_destroy (&r);
+        if (!done)
+            zclock_sleep (10);
+    }
+    assert_true (done);
+    assert_true (s_copy_knows (dir, "o-before"));
+    assert_false (s_copy_knows (dir, "o-during"));
+}
+
 int
 main (void)
 {
@@ -665,6 +755,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_latency_delays_every_answer_but_loses_none, setup_stopped, fx_teardown),
         cmocka_unit_test_setup_teardown (test_bad_messages_are_answered_not_dropped, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_other_protocol_version_is_refused, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_backup_copies_the_state_at_begin_and_holds_commits_until_resume,
+                                         setup, fx_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
