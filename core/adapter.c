@@ -30,6 +30,7 @@ struct _ord_adapter_client_t {
     uint64_t sequence;
     msgpack_sbuffer request;
     zframe_t *reply_frame;         //  the bytes the last reply points into
+    char rid [48];                 //  of the call sent last
 };
 
 static void
@@ -223,17 +224,12 @@ ord_adapter_healthy (ord_adapter_t *self, char *reason, size_t reason_size)
     return healthy;
 }
 
-//  One request/reply exchange on `dealer`; skips replies to other rids
+//  Waits for the reply to `rid` on `dealer`; skips replies to other rids
 //  (late answers to earlier attempts that timed out).
 static int
-s_exchange (zsock_t *dealer, zpoller_t *poller, const char *rid, const void *body,
-            size_t size, int64_t timeout_ms, msgpack_unpacked *reply, zframe_t **frame_p,
-            ord_why_t *why)
+s_wait_reply (zsock_t *dealer, zpoller_t *poller, const char *rid, int64_t timeout_ms,
+              msgpack_unpacked *reply, zframe_t **frame_p, ord_why_t *why)
 {
-    if (zsock_send (dealer, "b", body, size)) {
-        ord_why_set (why, "cannot send to the adapter");
-        return ORD_EUNAVAILABLE;
-    }
     int64_t deadline = zclock_mono () + timeout_ms;
     while (true) {
         int64_t left = deadline - zclock_mono ();
@@ -259,6 +255,19 @@ s_exchange (zsock_t *dealer, zpoller_t *poller, const char *rid, const void *bod
         if (ord_str_eq (reply_rid, rid))
             return 0;
     }
+}
+
+//  One request/reply exchange on `dealer`
+static int
+s_exchange (zsock_t *dealer, zpoller_t *poller, const char *rid, const void *body,
+            size_t size, int64_t timeout_ms, msgpack_unpacked *reply, zframe_t **frame_p,
+            ord_why_t *why)
+{
+    if (zsock_send (dealer, "b", body, size)) {
+        ord_why_set (why, "cannot send to the adapter");
+        return ORD_EUNAVAILABLE;
+    }
+    return s_wait_reply (dealer, poller, rid, timeout_ms, reply, frame_p, why);
 }
 
 int
@@ -353,6 +362,27 @@ ord_adapter_client_destroy (ord_adapter_client_t **self_p)
     msgpack_sbuffer_destroy (&self->request);
     free (self);
     *self_p = NULL;
+}
+
+int
+ord_adapter_call_send (ord_adapter_client_t *self, const char *op, const void *fields,
+                       size_t fields_size, uint32_t field_count, ord_why_t *why)
+{
+    snprintf (self->rid, sizeof self->rid, "%p-%" PRIu64, (void *) self, ++self->sequence);
+    s_pack_request (&self->request, op, self->rid, fields, fields_size, field_count);
+    if (zsock_send (self->dealer, "b", self->request.data, self->request.size)) {
+        ord_why_set (why, "cannot send to the adapter");
+        return ORD_EUNAVAILABLE;
+    }
+    return 0;
+}
+
+int
+ord_adapter_call_wait (ord_adapter_client_t *self, msgpack_unpacked *reply, ord_why_t *why)
+{
+    int rc = s_wait_reply (self->dealer, self->poller, self->rid,
+                           self->adapter->call_timeout_ms, reply, &self->reply_frame, why);
+    return rc? rc: ord_adapter_reply_status (&reply->data, why);
 }
 
 int

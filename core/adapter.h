@@ -68,6 +68,15 @@ int ord_adapter_call (ord_adapter_client_t *self, const char *op,
                       const void *fields, size_t fields_size, uint32_t field_count,
                       int attempts, msgpack_unpacked *reply, ord_why_t *why);
 
+/*  One attempt of ord_adapter_call in two halves, for a caller that calls
+    several adapters at once: send, then wait for the reply to what was
+    sent (at most the call timeout). Errors as ord_adapter_call's; health
+    is left alone. */
+int ord_adapter_call_send (ord_adapter_client_t *self, const char *op, const void *fields,
+                           size_t fields_size, uint32_t field_count, ord_why_t *why);
+int ord_adapter_call_wait (ord_adapter_client_t *self, msgpack_unpacked *reply,
+                           ord_why_t *why);
+
 /*  Reads the {ok, error: {code, message}} of a decoded adapter reply:
     0 when ok, else the ORD_E* of its error code with the message in *why;
     ORD_EUNAVAILABLE for a reply that is not of that shape. */

@@ -93,10 +93,9 @@ s_make_dirs (const char *path, ord_why_t *why)
     }
 }
 
-//  One `backup` (or `ping`, step NULL) call to an adapter, one attempt
+//  Sends one `backup` (or `ping`: step NULL) request to an adapter
 static int
-s_call (s_part_t *part, const char *op, const char *step, const char *dir,
-        msgpack_unpacked *reply, ord_why_t *why)
+s_send (s_part_t *part, const char *op, const char *step, const char *dir, ord_why_t *why)
 {
     msgpack_sbuffer fields;
     msgpack_sbuffer_init (&fields);
@@ -111,13 +110,28 @@ s_call (s_part_t *part, const char *op, const char *step, const char *dir,
         ord_pack_kv_cstr (&pk, "dir", dir);
         count++;
     }
-    int rc = ord_adapter_call (part->client, op, fields.data, fields.size, count, 1,
-                               reply, why);
+    int rc = ord_adapter_call_send (part->client, op, fields.data, fields.size, count, why);
     msgpack_sbuffer_destroy (&fields);
+    return rc;
+}
+
+//  Waits for the answer to what s_send sent
+static int
+s_wait (s_part_t *part, const char *step, msgpack_unpacked *reply, ord_why_t *why)
+{
+    int rc = ord_adapter_call_wait (part->client, reply, why);
     if (rc)
         ord_why_prefix (why, "%s: backup %s: ", ord_adapter_name (part->adapter),
                         step? step: "ping");
     return rc;
+}
+
+static int
+s_call (s_part_t *part, const char *op, const char *step, const char *dir,
+        msgpack_unpacked *reply, ord_why_t *why)
+{
+    int rc = s_send (part, op, step, dir, why);
+    return rc? rc: s_wait (part, step, reply, why);
 }
 
 static bool
@@ -167,6 +181,9 @@ s_prepare (s_run_t *run)
 
 //  The barrier, on the writer's thread: nothing commits to orderd's store
 //  while this runs, nor to an adapter's between its begin and its resume.
+//  The adapters are asked at once, not one after the other: each finishes
+//  the batch it is committing before it takes the begin, and the barrier
+//  lasts the longest of those, not their sum.
 static int
 s_hold (void *arg)
 {
@@ -174,24 +191,38 @@ s_hold (void *arg)
     int64_t started_us = zclock_usecs ();
     msgpack_unpacked reply;
     msgpack_unpacked_init (&reply);
+    bool sent [S_PARTS] = { false };
     int rc = ord_envcopy_start (ord_store_env (run->engine->store), run->dir, &run->copy,
                                 &run->why);
+    for (size_t i = 0; rc == 0 && i < S_PARTS; i++)
+        if (run->parts [i].copyable) {
+            rc = s_send (&run->parts [i], "backup", "begin", run->parts [i].dir, &run->why);
+            sent [i] = rc == 0;
+        }
     if (rc == 0 && ord_envcopy_wait_fixed (run->copy, S_FIX_TIMEOUT_MS)) {
         ord_why_set (&run->why, "orderd's copy did not begin within %d ms", S_FIX_TIMEOUT_MS);
         rc = ORD_EUNAVAILABLE;
     }
-    for (size_t i = 0; rc == 0 && i < S_PARTS; i++) {
-        s_part_t *part = &run->parts [i];
-        if (part->copyable) {
-            rc = s_call (part, "backup", "begin", part->dir, &reply, &run->why);
-            part->begun = rc == 0;
+    for (size_t i = 0; i < S_PARTS; i++) {
+        ord_why_t why;
+        int begin_rc = sent [i]? s_wait (&run->parts [i], "begin", &reply, &why): 0;
+        run->parts [i].begun = sent [i] && begin_rc == 0;
+        if (begin_rc && rc == 0) {
+            run->why = why;
+            rc = begin_rc;
         }
     }
     //  Every snapshot is fixed (or we failed): let every writer go on
     for (size_t i = 0; i < S_PARTS; i++) {
         s_part_t *part = &run->parts [i];
         ord_why_t why;
-        if (part->begun && s_call (part, "backup", "resume", NULL, &reply, &why) == 0)
+        sent [i] = part->begun && s_send (part, "backup", "resume", NULL, &why) == 0;
+    }
+    run->stall_us = zclock_usecs () - started_us;
+    for (size_t i = 0; i < S_PARTS; i++) {
+        s_part_t *part = &run->parts [i];
+        ord_why_t why;
+        if (sent [i] && s_wait (part, "resume", &reply, &why) == 0)
             part->held_us = s_reply_int (&reply, "held_us");
         else
         if (part->begun && rc == 0) {
@@ -200,7 +231,6 @@ s_hold (void *arg)
             rc = ORD_EUNAVAILABLE;
         }
     }
-    run->stall_us = zclock_usecs () - started_us;
     msgpack_unpacked_destroy (&reply);
     return rc;
 }
