@@ -769,3 +769,57 @@ om_cmd_payment (const om_opts_t *opts)
     om_reply_reset (&reply);
     return rc;
 }
+
+//  ---------------------------------------------------------------------
+//  backup
+
+int
+om_cmd_backup (const om_opts_t *opts)
+{
+    const char *dir = opts->argv [0];
+    if (dir [0] != '/') {
+        char shown [256];
+        snprintf (shown, sizeof shown, "%s", dir);
+        fprintf (stderr, "ordermon: backup: %s: DIR must be an absolute path "
+                 "(orderd writes it, from its own working folder)\n", om_sanitize (shown));
+        return OM_EXIT_USAGE;
+    }
+    om_opts_t patient = *opts;
+    if (!opts->timeout_set)
+        patient.timeout_ms = OM_BACKUP_TIMEOUT;
+    om_body_t body;
+    om_body_init (&body);
+    om_body_str (&body, "dir", dir);
+    om_reply_t reply;
+    om_reply_init (&reply);
+    int rc = s_request (&patient, "backup", &body, &reply);
+    om_body_destroy (&body);
+    if (rc == OM_EXIT_ERROR && streq (reply.code, "bad_request"))
+        rc = OM_EXIT_USAGE;         //  DIR refused: nothing was written
+    if (rc == OM_EXIT_OK && !opts->json) {
+        om_table_t *table = s_kv_table ();
+        char text [S_TEXT], name [64], kind [32];
+        snprintf (text, sizeof text, "%" PRId64 " bytes", om_field_int (reply.body, "bytes", 0));
+        s_kv (table, "orderd", NULL, text);
+        const msgpack_object *adapters = om_field_array (reply.body, "adapters");
+        for (uint32_t i = 0; adapters && i < adapters->via.array.size; i++) {
+            const msgpack_object *adapter = &adapters->via.array.ptr [i];
+            om_field_str (adapter, "kind", "?", kind, sizeof kind);
+            om_field_str (adapter, "name", "?", name, sizeof name);
+            if (om_field_bool (adapter, "copied"))
+                snprintf (text, sizeof text, "%s, %" PRId64 " bytes", name,
+                          om_field_int (adapter, "bytes", 0));
+            else
+                snprintf (text, sizeof text, "%s: NOT copied (out of process: back up its "
+                          "service yourself)", name);
+            s_kv (table, kind, NULL, text);
+        }
+        snprintf (text, sizeof text, "%.3f ms",
+                  (double) om_field_int (reply.body, "write_stall_us", 0) / 1000.0);
+        s_kv (table, "writers held", NULL, text);
+        s_kv (table, "restore with", NULL, "orderd --set orderd/data_dir=DIR");
+        rc = s_print_table (opts, &table);
+    }
+    om_reply_reset (&reply);
+    return rc;
+}

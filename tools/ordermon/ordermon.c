@@ -70,6 +70,10 @@ static const s_command_t s_commands [] = {
     { "payment", 1, 1, 0, "payment ID",
       "the payment adapter's own record of an order's payment",
       "ordermon payment o018f2a3b4c5d6e7f", om_cmd_payment },
+    { "backup", 1, 1, 0, "backup DIR",
+      "a consistent copy of the running orderd and its in-process adapters into DIR"
+      " (absolute; missing or empty); restore: orderd/data_dir = DIR",
+      "ordermon backup /var/backups/orderd/2026-12-06", om_cmd_backup },
     { "top", 0, 0, 0, "top",
       "live full-screen view; q quits",
       "ordermon top", om_cmd_top },
@@ -296,8 +300,10 @@ main (int argc, char *argv [])
             double seconds = strtod (value, &end);
             if (errno || *end || !isfinite (seconds) || seconds <= 0 || seconds > 86400)
                 rc = s_usage_error (NULL, "--timeout %s: must be a number of seconds from 0.001 to 86400", value);
-            else
+            else {
                 opts.timeout_ms = seconds * 1000 < 1? 1: (int) (seconds * 1000);
+                opts.timeout_set = true;
+            }
         }
         else
         if (streq (word, "--status")) {

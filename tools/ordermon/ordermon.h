@@ -17,6 +17,7 @@
 #define OM_DEFAULT_ADMIN     "tcp://127.0.0.1:8792"
 #define OM_DEFAULT_EVENTS    "tcp://127.0.0.1:8793"
 #define OM_DEFAULT_TIMEOUT   3000  /* ms */
+#define OM_BACKUP_TIMEOUT    600000    /* ms: backup without --timeout */
 
 typedef struct {
     //  Global options
@@ -24,6 +25,7 @@ typedef struct {
     const char *events;            //  -E: the events door
     bool json;                     //  --json
     int timeout_ms;                //  --timeout
+    bool timeout_set;              //  ...given on the command line
     bool color;                    //  stdout is a terminal and colour is wanted
     bool utf8;                     //  the locale can show UTF-8
     const om_curve_t *curve;       //  --cert and --server-key; NULL: plain
@@ -52,6 +54,7 @@ int om_cmd_retry (const om_opts_t *opts);
 int om_cmd_resolve (const om_opts_t *opts);
 int om_cmd_stock (const om_opts_t *opts);
 int om_cmd_payment (const om_opts_t *opts);
+int om_cmd_backup (const om_opts_t *opts);
 
 /*  CURVE keys (keys.c): `keygen NAME` writes a pair; om_curve_load reads
     --cert and --server-key into *curve (its cert is then the caller's to
