@@ -1,5 +1,4 @@
 /*  envcopy: a compacting LMDB copy on its own thread. See envcopy.h. */
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -11,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "orderd/errors.h"
+#include "fatal.h"
 #include "envcopy.h"
 
 #define S_POLL_NS 50000            //  50 us between looks at the reader table
@@ -43,12 +43,8 @@ ord_envcopy_start (MDB_env *env, const char *dir, ord_envcopy_t **copy_p, ord_wh
         ord_why_set (why, "cannot read the environment's info: %s", mdb_strerror (rc));
         return ORD_ESTORE;
     }
-    ord_envcopy_t *self = (ord_envcopy_t *) calloc (1, sizeof *self);
-    if (!self || !(self->dir = strdup (dir))) {
-        free (self);
-        ord_why_set (why, "out of memory");
-        return ORD_ESTORE;
-    }
+    ord_envcopy_t *self = (ord_envcopy_t *) ord_calloc (1, sizeof *self);
+    self->dir = ord_strdup (dir);
     self->env = env;
     self->last_txnid = info.me_last_txnid;
     atomic_init (&self->done, false);
@@ -128,8 +124,7 @@ ord_envcopy_join (ord_envcopy_t **self_p, uint64_t *bytes, ord_why_t *why)
         return 0;
     ord_envcopy_t *self = *self_p;
     int rc = pthread_join (self->thread, NULL);
-    assert (rc == 0);
-    rc = 0;
+    ord_assert (rc == 0);
     if (self->mdb_rc) {
         ord_why_set (why, "copy into %s: %s", self->dir, mdb_strerror (self->mdb_rc));
         rc = ORD_ESTORE;

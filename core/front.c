@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "auth.h"
+#include "backup.h"
 #include "front.h"
 #include "housekeeping.h"
 #include "idempotency.h"
@@ -29,6 +30,8 @@ struct _ord_front_t {
     ord_idempotency_t *idempotency;
     ord_reads_t *reads;
     ord_housekeeping_t *housekeeping;
+    zactor_t *backup;              //  runs admin backups, one at a time
+    bool backup_running;
     int64_t last_ms;
     uint32_t last_seq;
     bool stopping;
@@ -41,6 +44,13 @@ struct _ord_front_t {
 };
 
 static void s_process (ord_front_t *self, ord_request_t *request);
+
+//  Requests handed on and not answered yet: the actors', and a backup
+static size_t
+s_in_flight (ord_front_t *self)
+{
+    return ord_pool_inflight (self->pool) + self->backup_running;
+}
 
 //  ---------------------------------------------------------------------
 //  Replies
@@ -189,10 +199,13 @@ s_on_reply (zloop_t *loop, zsock_t *replies, void *arg)
         ord_request_t *request = NULL;
         if (zsock_recv (replies, "p", &request) || !request)
             break;
-        ord_pool_replied (self->pool, request);
+        if (ord_op_is (request->op, ORD_OPF_BACKUP))
+            self->backup_running = false;
+        else
+            ord_pool_replied (self->pool, request);
         s_send (self, &request);
         ord_pool_drain (self->pool);
-        if (self->stopping && ord_pool_inflight (self->pool) == 0)
+        if (self->stopping && s_in_flight (self) == 0)
             return -1;
     }
     return 0;
@@ -288,6 +301,22 @@ s_take_ids (ord_front_t *self, ord_request_t *request)
     return true;
 }
 
+//  Hands a backup to the backup actor, which answers when the copy is
+//  whole: the copy never runs on this thread
+static void
+s_backup (ord_front_t *self, ord_request_t *request)
+{
+    if (self->backup_running) {
+        s_fail (self, &request, ORD_EBUSY, "a backup is running");
+        return;
+    }
+    self->backup_running = true;
+    if (zsock_send (self->backup, "sp", "REQ", request)) {
+        self->backup_running = false;
+        s_fail (self, &request, ORD_EINTERNAL, "cannot reach the backup actor");
+    }
+}
+
 //  Routes a decoded request by its row in the op table: a replay or a
 //  read is answered here, a change goes to its order's actor.
 static void
@@ -303,6 +332,9 @@ s_process (ord_front_t *self, ord_request_t *request)
     else
     if (spec->flags & ORD_OPF_NEW_ORDER)
         s_create (self, request);
+    else
+    if (spec->flags & ORD_OPF_BACKUP)
+        s_backup (self, request);
     else
         ord_pool_dispatch (self->pool, request, spec->actor? spec->actor: request->order_id);
 }
@@ -457,7 +489,7 @@ s_on_second (zloop_t *loop, int timer_id, void *arg)
     ord_stats_tick (self->stats, atomic_load (&self->engine->transitions));
     if (self->stopping && zclock_mono () > self->stop_deadline) {
         zsys_warning ("stop: %zu requests still in flight after %d ms; stopping anyway",
-                      ord_pool_inflight (self->pool), S_STOP_GRACE_MS);
+                      s_in_flight (self), S_STOP_GRACE_MS);
         return -1;
     }
     return 0;
@@ -475,7 +507,7 @@ s_on_signal (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         _exit (1);
     }
     zsys_info ("signal %u: stopping; %zu requests in flight", info.ssi_signo,
-               ord_pool_inflight (self->pool));
+               s_in_flight (self));
     self->stopping = true;
     ord_housekeeping_stop (self->housekeeping);
     self->stop_deadline = zclock_mono () + S_STOP_GRACE_MS;
@@ -484,7 +516,7 @@ s_on_signal (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             zloop_reader_end (loop, self->doors [door]);
     //  Requests that never reached an actor are answered now
     ord_pool_refuse_waiting (self->pool, ORD_EUNAVAILABLE, "orderd is shutting down");
-    return ord_pool_inflight (self->pool) == 0? -1: 0;
+    return s_in_flight (self) == 0? -1: 0;
 }
 
 
@@ -525,7 +557,10 @@ ord_front_new (ord_engine_t *engine, ord_front_t **front_p, ord_why_t *why)
     zloop_reader (self->loop, self->replies, s_on_reply, self);
     zloop_timer (self->loop, 1000, 0, s_on_second, self);
     self->housekeeping = ord_housekeeping_new (engine, self->pool, self->loop, why);
-    if (!self->housekeeping) {
+    self->backup = ord_backup_new (engine);
+    if (!self->backup && self->housekeeping)
+        ord_why_set (why, "cannot start the backup actor");
+    if (!self->housekeeping || !self->backup) {
         ord_front_destroy (&self);
         return ORD_EINTERNAL;
     }
@@ -541,6 +576,8 @@ ord_front_destroy (ord_front_t **self_p)
     ord_front_t *self = *self_p;
     zloop_destroy (&self->loop);
     ord_housekeeping_destroy (&self->housekeeping);
+    //  Waits for a backup still running: its copy is then whole
+    zactor_destroy (&self->backup);
     ord_reads_destroy (&self->reads);
     //  Actors first: they may still hold requests that point at nothing here
     ord_pool_destroy (&self->pool);

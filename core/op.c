@@ -24,6 +24,7 @@ static const ord_op_spec_t s_ops [] = {
     [ORD_OP_STATS]    = { "stats",            A,             ord_reads_stats, NULL },
     [ORD_OP_STOCK]    = { "stock",            A,             NULL, "$stock" },
     [ORD_OP_PAYMENT]  = { "payment",          O | A,         NULL, NULL },
+    [ORD_OP_BACKUP]   = { "backup",           A | ORD_OPF_BACKUP, NULL, NULL },
 };
 
 _Static_assert (sizeof s_ops / sizeof s_ops [0] == ORD_OP_COUNT,

@@ -14,6 +14,7 @@ typedef enum {
     ORD_OP_TIMEOUT,                /* internal: the payment timeout reaper */
     ORD_OP_DRIVE,                  /* internal: recovery and background retry */
     ORD_OP_GET, ORD_OP_LIST, ORD_OP_HEALTH, ORD_OP_STATS, ORD_OP_STOCK, ORD_OP_PAYMENT,
+    ORD_OP_BACKUP,
     ORD_OP_COUNT
 } ord_op_t;
 
@@ -25,6 +26,7 @@ typedef enum {
 #define ORD_OPF_NEW_ORDER    0x10  /* the front validates the order and gives it its id */
 #define ORD_OPF_USER         0x20  /* `user_id` is required on the admin door too */
 #define ORD_OPF_ANONYMOUS    0x40  /* `user_id` is optional on the service door too */
+#define ORD_OPF_BACKUP       0x80  /* run by the backup actor (backup.h), one at a time */
 
 typedef struct _ord_request_t ord_request_t;
 typedef struct _ord_reads_t ord_reads_t;

@@ -1,6 +1,7 @@
 /*  adapter_backup: the adapter side of a hot backup. See adapter_backup.h. */
 #include <string.h>
 #include "envcopy.h"
+#include "fatal.h"
 #include "adapter_backup.h"
 
 struct _ord_adapter_backup_t {
@@ -22,8 +23,7 @@ ord_adapter_backup_new (MDB_env *env, const char *name)
 {
     ord_adapter_backup_t *self = (ord_adapter_backup_t *) zmalloc (sizeof *self);
     self->env = env;
-    self->name = strdup (name);
-    assert (self->name);
+    self->name = ord_strdup (name);
     return self;
 }
 
