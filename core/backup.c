@@ -207,6 +207,11 @@ s_hold (void *arg)
         ord_why_t why;
         int begin_rc = sent [i]? s_wait (&run->parts [i], "begin", &reply, &why): 0;
         run->parts [i].begun = sent [i] && begin_rc == 0;
+        if (begin_rc == ORD_EUNKNOWNOP) {
+            //  Its ping said backup, but it is not ours to copy (a bridge)
+            run->parts [i].copyable = false;
+            begin_rc = 0;
+        }
         if (begin_rc && rc == 0) {
             run->why = why;
             rc = begin_rc;

@@ -205,8 +205,16 @@ s_handle_request (self_t *self, zmsg_t *msg)
         rid [caller_rid.len] = 0;
         has_rid = true;
     }
-    //  Everything else about the request is the service's to judge
-    ping = ord_str_eq (ord_str_of (ord_wire_find (&unpacked.data, "op")), "ping");
+    //  Everything else about the request is the service's to judge, but a
+    //  backup: its paths are this machine's, and the service's state is
+    //  its own to back up (docs/OPERATIONS.md)
+    ord_str_t op = ord_str_of (ord_wire_find (&unpacked.data, "op"));
+    if (ord_str_eq (op, "backup")) {
+        s_answer_error (self, &msg, rid, has_rid, ORD_EUNKNOWNOP,
+                        "bridge: a service in another process is not copied by orderd's backup");
+        goto done;
+    }
+    ping = ord_str_eq (op, "ping");
 
     if (!self->up) {
         //  A ping stays unanswered: the probe times out, health degrades

@@ -281,6 +281,20 @@ class Saga(BridgeCase):
                       what='stock through the bridge after the restart')
         self.assertEqual(self.shop.stock(a), (38, 0))
 
+    def test_backup_copies_orderd_and_says_the_service_is_not_copied(self):
+        # The service's state is its own (another process, its own files):
+        # orderd's backup copies orderd and the in-process payment adapter,
+        # and says so
+        self.service.start()
+        self.start_daemon()
+        target = os.path.join(self.tmp, 'backup')
+        r = sh.ok(self.shop.admin.call('backup', dir=target), 'backup')
+        copied = {a['kind']: a['copied'] for a in r['adapters']}
+        self.assertEqual(copied, {'payment': True, 'fulfilment': False}, r)
+        self.assertEqual(sorted(os.listdir(target)), ['BACKUP', 'data.mdb', 'payment_sandbox'])
+        with open(os.path.join(target, 'BACKUP')) as f:
+            self.assertIn('bridge_fulfilment not copied', f.read())
+
     def test_service_killed_and_restarted_during_confirms(self):
         self.service.start()
         self.start_daemon()
