@@ -28,6 +28,7 @@ import msgpack
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import orderd_harness as h  # noqa: E402
 import saga_helpers as sh  # noqa: E402
+from test_schema import check as check_schema  # noqa: E402
 from orderd_harness import make_cart, make_product, error_code  # noqa: E402
 
 ORDERMON = os.path.join(h.BUILD, 'bin', 'ordermon')
@@ -171,6 +172,7 @@ class BackupUnderLoad(unittest.TestCase):
         stop_probe.set()
         prober.join(10)
         self.assertTrue(reply.get('ok'), reply)
+        check_schema(self, 'replies', 'backup', reply)
         self.assertEqual([], [e for c in carts for e in c.errors])
         confirmed_before = {oid for c in carts for oid, at in c.confirmed_at.items()
                             if at < began}
@@ -265,6 +267,11 @@ class BackupDirRefusals(unittest.TestCase):
         # The daemon refuses it too, whoever asks
         r = self.d.admin_client().call('backup', dir='rel')
         self.assertEqual('bad_request', error_code(r), r)
+        check_schema(self, 'replies', 'error', r)
+        # ...and it is not an op of the service door
+        r = self.d.client().call('backup', dir=os.path.join(self.root, 'svc'))
+        self.assertEqual('unknown_op', error_code(r), r)
+        self.assertFalse(os.path.exists(os.path.join(self.root, 'svc')))
 
     def test_a_folder_that_is_not_empty_is_refused_and_untouched(self):
         target = os.path.join(self.root, 'full')

@@ -27,7 +27,8 @@ BASE = 'https://orderd.example/schema/'
 
 SERVICE_OPS = {'create', 'initiate_payment', 'confirm', 'cancel', 'delete', 'get', 'list',
                'health'}
-ADMIN_OPS = {'advance', 'retry', 'resolve', 'stock', 'payment', 'stats'}
+ADMIN_OPS = {'advance', 'retry', 'resolve', 'stock', 'payment', 'stats',
+             'backup'}   # backup: its replies are checked in test_backup.py
 # What a cart can hit with the shipped adapters; `busy` and `unavailable`
 # come from BrokenAdapter below, `internal` needs a broken disk
 ERRORS = {'bad_request', 'unsupported_version', 'unknown_op', 'too_large', 'not_found',

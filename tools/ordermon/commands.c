@@ -817,7 +817,10 @@ om_cmd_backup (const om_opts_t *opts)
         snprintf (text, sizeof text, "%.3f ms",
                   (double) om_field_int (reply.body, "write_stall_us", 0) / 1000.0);
         s_kv (table, "writers held", NULL, text);
-        s_kv (table, "restore with", NULL, "orderd --set orderd/data_dir=DIR");
+        char restore [S_TEXT];
+        snprintf (restore, sizeof restore, "orderd --set orderd/data_dir=%s",
+                  om_field_str (reply.body, "dir", dir, text, sizeof text));
+        s_kv (table, "restore with", NULL, om_sanitize (restore));
         rc = s_print_table (opts, &table);
     }
     om_reply_reset (&reply);
