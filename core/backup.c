@@ -223,7 +223,6 @@ s_hold (void *arg)
         ord_why_t why;
         sent [i] = part->begun && s_send (part, "backup", "resume", NULL, &why) == 0;
     }
-    run->stall_us = zclock_usecs () - started_us;
     for (size_t i = 0; i < S_PARTS; i++) {
         s_part_t *part = &run->parts [i];
         ord_why_t why;
@@ -236,6 +235,8 @@ s_hold (void *arg)
             rc = ORD_EUNAVAILABLE;
         }
     }
+    //  The writer goes on when this returns
+    run->stall_us = zclock_usecs () - started_us;
     msgpack_unpacked_destroy (&reply);
     return rc;
 }
