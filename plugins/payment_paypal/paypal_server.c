@@ -1,5 +1,6 @@
 /*  paypal_server: the actor loop of payment_paypal. See paypal_server.h. */
 #include "paypal_server.h"
+#include "../common/adapter_backup.h"
 
 #define S_EXCHANGES_MAX     4           //  exchanges with PayPal in one call
 #define S_KEY_MAX           160         //  an order key
@@ -51,6 +52,7 @@ struct s_server_t {
     int64_t latency_ms;
     int64_t budget_ms;
     MDB_env *env;
+    ord_adapter_backup_t *backup;       //  the `backup` op's state
     zsock_t *router;
     paypal_http_t *http;                //  the adapter's
     zhashx_t *orders;                   //  key -> the order's first call
@@ -222,10 +224,11 @@ s_answer_ping (s_server_t *self, s_call_t *call)
     bool healthy = paypal_http_healthy (self->http, reason, sizeof reason);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &call->reply, msgpack_sbuffer_write);
-    ord_reply_begin (&pk, s_rid (call), true, healthy? 3: 4);
+    ord_reply_begin (&pk, s_rid (call), true, healthy? 4: 5);
     ord_pack_kv_cstr (&pk, "name", self->spec->spec->name);
     ord_pack_kv_cstr (&pk, "version", self->spec->spec->version);
     ord_pack_kv_bool (&pk, "batch", false);
+    ord_pack_kv_bool (&pk, "backup", true);
     if (!healthy)
         ord_pack_kv_cstr (&pk, "degraded", reason);
     s_finish (self, call);
@@ -316,6 +319,8 @@ s_receive (s_server_t *self)
         zmsg_t *msg = zmsg_recv (self->router);
         if (!msg)
             break;
+        if (ord_adapter_backup_take (self->backup, &msg, self->router))
+            continue;           //  answered now, never queued
         s_call_t *call = s_call_new (self, msg, now);
         if (!call) {
             zsys_warning ("%s: out of memory queueing a request", self->spec->spec->name);
@@ -398,8 +403,9 @@ s_run_handler (s_server_t *self, s_call_t *call, MDB_txn *txn, int64_t now)
 static void
 s_run_ready (s_server_t *self)
 {
-    if (!self->ready.head)
-        return;
+    int64_t hold_ms;
+    if (!self->ready.head || ord_adapter_backup_holding (self->backup, &hold_ms))
+        return;                 //  a backup holds commits: wait for its resume
     s_list_t batch = self->ready;
     self->ready.head = self->ready.tail = NULL;
     s_list_t finished = { NULL, NULL };
@@ -529,6 +535,9 @@ s_expire (s_server_t *self, int64_t now)
 static int
 s_wait_ms (s_server_t *self)
 {
+    int64_t hold_ms;
+    if (ord_adapter_backup_holding (self->backup, &hold_ms))
+        return (int) hold_ms;   //  until the resume (the ROUTER wakes us) or the lapse
     if (self->ready.head
     ||  (zsock_events (self->router) & ZMQ_POLLIN)
     ||  (zsock_events (self->pipe) & ZMQ_POLLIN))
@@ -562,6 +571,7 @@ s_server_destroy (s_server_t *self)
     zhashx_destroy (&self->orders);
     msgpack_sbuffer_destroy (&self->fields);
     zsock_destroy (&self->router);
+    ord_adapter_backup_destroy (&self->backup);
     if (self->env) {
         mdb_env_close (self->env);
         self->env = NULL;
@@ -611,6 +621,7 @@ s_server_init (s_server_t *self, ord_why_t *why)
         return ord_adapter_store_error (mdb_rc, "commit", why);
     self->http = self->spec->http (self->state);
     assert (self->http);                //  spec->open made it, or failed
+    self->backup = ord_adapter_backup_new (self->env, self->spec->spec->name);
 
     self->router = zsock_new (ZMQ_ROUTER);
     if (!self->router) {
