@@ -20,6 +20,7 @@ import zmq
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import orderd_harness as h  # noqa: E402
 from orderd_harness import make_cart, create_fields, new_id, error_code  # noqa: E402
+from test_bridge import FakePaymentService, BRIDGE_PAYMENT  # noqa: E402
 
 SCHEMA_DIR = os.path.join(h.SOURCE, 'docs', 'schema')
 SCHEMA_FILES = ('common', 'requests', 'replies', 'event')
@@ -239,6 +240,73 @@ class Schema(unittest.TestCase):
             self.assertEqual(seen, ['pending', 'cancelled'])
         finally:
             sub.close()
+
+
+class HeldPayments(FakePaymentService):
+    """The bridge test's payment service, which answers `unavailable` to
+    captures while `held`: orderd's confirm is then suspended, and driven
+    again only when ops ask (the background retry is set far away)."""
+
+    held = False
+
+    def run(self):
+        while not self.stopping:
+            if not self.sock.poll(50):
+                continue
+            frames = self.sock.recv_multipart()
+            body = msgpack.unpackb(frames[-1], raw=False)
+            reply = {'v': 1, 'rid': body.get('rid'), 'ok': True}
+            if self.held and body.get('op') == 'capture':
+                reply.update(ok=False, error={'code': 'unavailable', 'message': 'held'})
+            else:
+                reply.update(self.answer(body))
+            self.sock.send_multipart(frames[:-1] + [msgpack.packb(reply)])
+        self.sock.close(linger=0)
+
+
+class SuspendedSaga(unittest.TestCase):
+    """retry and resolve answer the schema's replies: a confirm suspended
+    five times needs review; retried once the payment service is back, it
+    ends, and ops resolve the review."""
+
+    def test_retry_and_resolve(self):
+        if not os.path.exists(BRIDGE_PAYMENT):
+            self.skipTest('%s not built' % BRIDGE_PAYMENT)
+        payments = HeldPayments()
+        payments.start()
+        self.addCleanup(payments.stop)
+        d = h.Daemon(overrides={'payment/plugin': BRIDGE_PAYMENT, 'payment/kind': 'payment',
+                                'payment/endpoint': payments.endpoint,
+                                'payment/call_timeout_ms': 1000,
+                                'orderd/saga_retry_ms': 3600000})
+        self.addCleanup(d.cleanup)
+        d.start()
+        s, a = d.client(timeout_ms=20000), d.admin_client(timeout_ms=20000)
+        sku = new_id('SKU-')
+        d.seed_stock({sku: 10})
+        user = new_id('u-')
+        o = s.call_ok('create', **create_fields(user, make_cart([(sku, 1, 100)])))['order']
+        o = s.call_ok('initiate_payment', user_id=user, order_id=o['id'])['order']
+        payments.held = True
+        r = s.call('confirm', user_id=user, order_id=o['id'],
+                   provider_order_id=o['payment']['provider_order_id'])
+        self.assertEqual(error_code(r), 'unavailable', r)
+        for _ in range(4):                  # suspensions 2 to 5: review
+            r = a.call('retry', order_id=o['id'])
+            self.assertEqual(error_code(r), 'unavailable', r)
+            check(self, 'replies', 'error', r)
+        r = a.call_ok('get', order_id=o['id'])
+        self.assertIs(r['order']['needs_review'], True, r)
+        r = a.call('resolve', order_id=o['id'], note='too early')
+        self.assertEqual(error_code(r), 'invalid_transition', r)
+        payments.held = False
+        r = a.call_ok('retry', order_id=o['id'])
+        check(self, 'replies', 'retry', r)
+        self.assertEqual(r['order']['status'], 'confirmed', r)
+        r = a.call_ok('resolve', order_id=o['id'], note='payment service was down')
+        check(self, 'replies', 'resolve', r)
+        self.assertIs(r['order']['needs_review'], False, r)
+        d.stop()
 
 
 class BrokenAdapter(unittest.TestCase):
