@@ -21,6 +21,7 @@ struct _ord_adapter_t {
     bool healthy;
     char reason [256];
     zsock_t *probe;                //  the probe's own DEALER
+    ord_metrics_t *metrics;
 };
 
 struct _ord_adapter_client_t {
@@ -199,6 +200,12 @@ ord_adapter_kind (ord_adapter_t *self)
     return self->kind;
 }
 
+void
+ord_adapter_set_metrics (ord_adapter_t *self, ord_metrics_t *metrics)
+{
+    self->metrics = metrics;
+}
+
 bool
 ord_adapter_batches (ord_adapter_t *self)
 {
@@ -318,8 +325,10 @@ ord_adapter_probe (ord_adapter_t *self)
     ord_why_t why;
     int64_t timeout = self->call_timeout_ms < 1000? self->call_timeout_ms: 1000;
     zframe_t *frame = NULL;
+    int64_t started_us = zclock_usecs ();
     int rc = s_exchange (self->probe, poller, rid, buffer.data, buffer.size, timeout,
                          &reply, &frame, &why);
+    ord_metrics_adapter_call (self->metrics, self->kind, "ping", rc, zclock_usecs () - started_us);
     //  Any answer, even an error, shows the adapter is alive; an adapter
     //  whose own upstream fails says so with `degraded: <reason>`
     ord_str_t degraded = { NULL, 0 };
@@ -397,6 +406,7 @@ ord_adapter_call (ord_adapter_client_t *self, const char *op, const void *fields
     int64_t backoff = 50;
     int rc = ORD_EUNAVAILABLE;
     for (int attempt = 1; attempt <= attempts; attempt++) {
+        int64_t started_us = zclock_usecs ();
         rc = s_exchange (self->dealer, self->poller, rid, self->request.data,
                          self->request.size, adapter->call_timeout_ms, reply,
                          &self->reply_frame, why);
@@ -406,6 +416,8 @@ ord_adapter_call (ord_adapter_client_t *self, const char *op, const void *fields
         bool answered = rc == 0;
         if (answered)
             rc = ord_adapter_reply_status (&reply->data, why);
+        ord_metrics_adapter_call (adapter->metrics, adapter->kind, op, rc,
+                                  zclock_usecs () - started_us);
         if (!answered)
             s_set_health (adapter, false, why->text);
         else

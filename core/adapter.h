@@ -9,6 +9,7 @@
 #include <czmq.h>
 #include <msgpack.h>
 #include "orderd/plugin.h"
+#include "metrics.h"
 #include "wire.h"
 
 typedef struct _ord_adapter_t ord_adapter_t;
@@ -33,6 +34,10 @@ int ord_adapter_load (const ord_adapter_options_t *options, ord_adapter_t **adap
 
 /*  Stops the plugin's actor and unloads it. */
 void ord_adapter_destroy (ord_adapter_t **self_p);
+
+/*  The registry every call and probe of this adapter is counted in
+    (NULL: none). Set it before the first call. */
+void ord_adapter_set_metrics (ord_adapter_t *self, ord_metrics_t *metrics);
 
 const char *ord_adapter_name (ord_adapter_t *self);
 const char *ord_adapter_version (ord_adapter_t *self);

@@ -3,10 +3,13 @@
 #include <unistd.h>
 #include "auth.h"
 #include "config.h"
+#include "metrics.h"
 #include "number.h"
 
 //  S_SIZE: an integer, or one with a K, M or G suffix (as plugins take it)
-typedef enum { S_STRING, S_OPTIONAL, S_INT, S_SIZE, S_BOOL, S_SYNC, S_ON_STOCK_FAILURE } s_type_t;
+//  S_ADDRESS: HOST:PORT, or empty for off
+typedef enum { S_STRING, S_OPTIONAL, S_INT, S_SIZE, S_BOOL, S_SYNC, S_ON_STOCK_FAILURE,
+               S_ADDRESS } s_type_t;
 
 static const struct {
     const char *path;
@@ -18,6 +21,7 @@ static const struct {
     { "orderd/service",          "tcp://127.0.0.1:8791",   S_STRING, 0, 0 },
     { "orderd/admin",            "tcp://127.0.0.1:8792",   S_STRING, 0, 0 },
     { "orderd/events",           "tcp://127.0.0.1:8793",   S_STRING, 0, 0 },
+    { "orderd/metrics",          "127.0.0.1:8794",         S_ADDRESS, 0, 0 },
     { "orderd/sync",             "full",                   S_SYNC, 0, 0 },
     { "orderd/payment_timeout",  "1800000",                S_INT, 1, INT32_MAX },
     { "orderd/max_live_actors",  "4096",                   S_INT, 1, 65536 },
@@ -110,6 +114,15 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
                 return ORD_ECONFIG;
             }
             break;
+        case S_ADDRESS: {
+            char host [256], port [6];
+            if (*value && !ord_metrics_address_parse (value, host, sizeof host, port)) {
+                ord_why_set (why, "%s: '%s' must be HOST:PORT (an IPv6 host in brackets), "
+                             "or empty for none", path, value);
+                return ORD_ECONFIG;
+            }
+            break;
+        }
         case S_ON_STOCK_FAILURE:
             if (!streq (value, "review") && !streq (value, "refund")) {
                 ord_why_set (why, "%s: '%s' must be review or refund", path, value);
@@ -121,6 +134,7 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
     else if (streq (path, "orderd/service"))          self->service = value;
     else if (streq (path, "orderd/admin"))            self->admin = value;
     else if (streq (path, "orderd/events"))           self->events = value;
+    else if (streq (path, "orderd/metrics"))          self->metrics = value;
     else if (streq (path, "orderd/sync"))             self->sync = streq (value, "full");
     else if (streq (path, "orderd/payment_timeout"))  self->payment_timeout_ms = number;
     else if (streq (path, "orderd/max_live_actors"))  self->max_live_actors = number;
@@ -195,6 +209,14 @@ s_check_security (ord_config_t *self, ord_why_t *why)
                          i < 2? "without CURVE (orderd/curve = 1) orderd": "the events door");
             return ORD_ECONFIG;
         }
+    }
+    //  Metrics are read-only but tell a stranger how busy the shop is
+    char endpoint [300];
+    snprintf (endpoint, sizeof endpoint, "tcp://%s", self->metrics);
+    if (*self->metrics && !ord_auth_endpoint_is_local (endpoint)) {
+        ord_why_set (why, "orderd/metrics: %s is not a loopback address; the metrics door "
+                     "binds only loopback unless orderd/allow_insecure = 1", self->metrics);
+        return ORD_ECONFIG;
     }
     return 0;
 }

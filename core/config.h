@@ -18,6 +18,7 @@ typedef struct {
     const char *service;
     const char *admin;
     const char *events;
+    const char *metrics;           /* HOST:PORT of GET /metrics; "" for none */
     bool sync;
     int64_t payment_timeout_ms;
     int64_t max_live_actors;

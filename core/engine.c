@@ -49,6 +49,8 @@ ord_engine_new (ord_config_t *config, ord_engine_t **engine_p, ord_why_t *why)
     self->config = config;
     self->started_at = ord_engine_now ();
     self->reserve_ttl_ms = config->reserve_ttl_ms;
+    if (*config->metrics)
+        self->metrics = ord_metrics_new ();
     int rc = ord_store_open (config->data_dir, (size_t) config->map_size, config->sync,
                              (unsigned) config->max_live_actors + S_READERS_SPARE,
                              &self->store, why);
@@ -56,6 +58,7 @@ ord_engine_new (ord_config_t *config, ord_engine_t **engine_p, ord_why_t *why)
         ord_why_prefix (why, "%s: ", config->data_dir);
         goto fail;
     }
+    ord_store_set_metrics (self->store, self->metrics);
     self->writer = ord_store_writer_new (self->store, config->events, why);
     if (!self->writer) {
         ord_why_prefix (why, "orderd/events: ");
@@ -75,6 +78,8 @@ ord_engine_new (ord_config_t *config, ord_engine_t **engine_p, ord_why_t *why)
         ord_why_prefix (why, "plugin: ");
         goto fail;
     }
+    ord_adapter_set_metrics (self->payment, self->metrics);
+    ord_adapter_set_metrics (self->fulfilment, self->metrics);
     *engine_p = self;
     return 0;
 fail:
@@ -92,6 +97,7 @@ ord_engine_destroy (ord_engine_t **self_p)
     ord_adapter_destroy (&self->fulfilment);
     zactor_destroy (&self->writer);
     ord_store_destroy (&self->store);
+    ord_metrics_destroy (&self->metrics);
     ord_config_destroy (&self->config);
     free (self);
     *self_p = NULL;

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include "adapter.h"
 #include "config.h"
+#include "metrics.h"
 #include "store.h"
 
 typedef struct {
@@ -18,6 +19,7 @@ typedef struct {
     zactor_t *writer;              /* the store's writer, with the events door */
     ord_adapter_t *payment;
     ord_adapter_t *fulfilment;
+    ord_metrics_t *metrics;        /* NULL when orderd/metrics is empty */
     char replies [64];             /* the front's PULL endpoint for actors */
     int64_t started_at;
     int64_t reserve_ttl_ms;        /* fulfilment/reserve_ttl_ms, else the payment timeout */
@@ -27,7 +29,10 @@ typedef struct {
 } ord_engine_t;
 
 /*  Opens the store in config->data_dir, starts its writer (which binds
-    config->events) and loads the payment and fulfilment plugins. The engine
+    config->events) and loads the payment and fulfilment plugins; unless
+    config->metrics is empty, also makes the metrics registry that the
+    writer, the adapters and the front count into (orderd serves it with
+    ord_metrics_listen, and closes it before the engine goes). The engine
     owns `config` from the call on, also when it fails. Errors, with *why
     beginning with what failed (the data_dir, "orderd/events: ",
     "plugin: "): ORD_ESCHEMA, ORD_ESTORE, ORD_ECONFIG, ORD_EPLUGIN. */

@@ -76,6 +76,28 @@ s_fail (const char *what, const ord_why_t *why)
     return 2;
 }
 
+//  What GET /metrics reads at each scrape, on the server's thread: the
+//  per-status counts the writer keeps in the store, the map, the
+//  adapters' health.
+static void
+s_collect_metrics (void *arg, ord_metrics_sample_t *sample)
+{
+    ord_engine_t *engine = (ord_engine_t *) arg;
+    MDB_txn *txn;
+    if (ord_store_read (engine->store, &txn) == 0) {
+        size_t orders, used_bytes, map_bytes;
+        ord_store_status_counts (engine->store, txn, sample->orders, &sample->needs_review);
+        ord_store_usage (engine->store, txn, &orders, &used_bytes, &map_bytes);
+        mdb_txn_abort (txn);
+        sample->map_used_bytes = used_bytes;
+        sample->map_size_bytes = map_bytes;
+        sample->store_ok = true;
+    }
+    sample->adapters = true;
+    sample->payment_up = ord_adapter_healthy (engine->payment, NULL, 0);
+    sample->fulfilment_up = ord_adapter_healthy (engine->fulfilment, NULL, 0);
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -154,6 +176,12 @@ main (int argc, char *argv [])
         s_fail ("front", &why);
         goto done;
     }
+    //  Served from here on, so that ops can watch a long recovery
+    if (engine->metrics && ord_metrics_listen (engine->metrics, config->metrics,
+                                               s_collect_metrics, engine, &why)) {
+        s_fail ("doors", &why);
+        goto done;
+    }
     size_t recovered = ord_front_recover (front);
     if (recovered)
         zsys_info ("recovery: %zu unfinished sagas finished or compensated", recovered);
@@ -168,12 +196,16 @@ main (int argc, char *argv [])
         s_fail ("doors", &why);
         goto done;
     }
-    zsys_info ("ready: service %s, admin %s, events %s, data %s (payment %s, fulfilment %s)",
-               config->service, config->admin, config->events, config->data_dir,
+    zsys_info ("ready: service %s, admin %s, events %s, metrics %s, data %s (payment %s, "
+               "fulfilment %s)", config->service, config->admin, config->events,
+               *config->metrics? config->metrics: "off", config->data_dir,
                ord_adapter_name (engine->payment), ord_adapter_name (engine->fulfilment));
     status = ord_front_run (front, signal_fd);
     zsys_info ("stopped");
 done:
+    //  The scrapes read the store and the adapters: they end first
+    if (engine)
+        ord_metrics_close (engine->metrics);
     ord_front_destroy (&front);
     zactor_destroy (&auth);
     ord_engine_destroy (&engine);

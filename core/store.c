@@ -21,12 +21,19 @@ struct _ord_store_t {
     atomic_uint_fast64_t commits;
     atomic_uint_fast64_t batches;
     atomic_uint_fast64_t largest;
+    ord_metrics_t *metrics;
 };
 
 MDB_env *
 ord_store_env (ord_store_t *self)
 {
     return self->env;
+}
+
+void
+ord_store_set_metrics (ord_store_t *self, ord_metrics_t *metrics)
+{
+    self->metrics = metrics;
 }
 
 int
@@ -505,6 +512,8 @@ struct _ord_batch_t {
     char *bytes;
     size_t byte_count, byte_max;
     zlist_t *events;            //  zmsg_t *: topic, body
+    uint16_t *moves;            //  status changes queued: from << 8 | to
+    size_t move_count, move_max;
 };
 
 ord_batch_t *
@@ -520,6 +529,7 @@ ord_batch_reset (ord_batch_t *self)
 {
     self->op_count = 0;
     self->byte_count = 0;
+    self->move_count = 0;
     zmsg_t *event;
     while ((event = (zmsg_t *) zlist_pop (self->events)))
         zmsg_destroy (&event);
@@ -535,6 +545,7 @@ ord_batch_destroy (ord_batch_t **self_p)
     zlist_destroy (&self->events);
     free (self->ops);
     free (self->bytes);
+    free (self->moves);
     free (self);
     *self_p = NULL;
 }
@@ -663,6 +674,14 @@ ord_batch_transition (ord_batch_t *self, const ord_order_t *order,
     snprintf (topic, sizeof topic, "order.%s", ord_status_name (transition->to));
     ord_batch_event (self, topic, buffer.data, buffer.size);
     msgpack_sbuffer_destroy (&buffer);
+    if (transition->from != transition->to) {       //  a note changes nothing
+        if (self->move_count == self->move_max) {
+            self->move_max = self->move_max * 2 + 4;
+            self->moves = (uint16_t *) realloc (self->moves, self->move_max * sizeof (uint16_t));
+            assert (self->moves);
+        }
+        self->moves [self->move_count++] = (uint16_t) (transition->from << 8 | transition->to);
+    }
 }
 
 void
@@ -765,6 +784,24 @@ s_writer_barrier (zsock_t *router, zframe_t **identity_p, s_barrier_t *barrier)
         zmsg_destroy (&reply);
 }
 
+//  Tells the metrics about a commit and the status changes it wrote.
+static void
+s_report_commit (ord_store_t *store, s_pending_t *group, size_t count, int64_t duration_us)
+{
+    if (!store->metrics)
+        return;
+    uint64_t transitions = 0;
+    for (size_t i = 0; i < count; i++) {
+        ord_batch_t *batch = group [i].batch;
+        for (size_t move = 0; group [i].rc == 0 && move < batch->move_count; move++) {
+            ord_metrics_transition (store->metrics, (ord_status_t) (batch->moves [move] >> 8),
+                                    (ord_status_t) (batch->moves [move] & 0xff));
+            transitions++;
+        }
+    }
+    ord_metrics_commit (store->metrics, duration_us, transitions);
+}
+
 static void
 s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
 {
@@ -806,6 +843,7 @@ s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
     //  isolate a failing batch, but each costs a merge of the dirty page
     //  list, quadratic in the group; failures are rare (a full map), so
     //  only then is the group retried batch by batch.
+    int64_t started_us = zclock_usecs ();
     MDB_txn *txn;
     int rc = mdb_txn_begin (store->env, NULL, 0, &txn);
     for (size_t i = 0; rc == 0 && i < count; i++)
@@ -828,6 +866,7 @@ s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
     if (rc)
         zsys_error ("store: group commit failed: %s", ord_strerror (rc));
     if (applied) {
+        s_report_commit (store, group, count, zclock_usecs () - started_us);
         atomic_fetch_add (&store->commits, 1);
         atomic_fetch_add (&store->batches, applied);
         if (count > atomic_load (&store->largest))

@@ -23,6 +23,7 @@
 #include <czmq.h>
 #include <lmdb.h>
 #include <stdbool.h>
+#include "metrics.h"
 #include "order.h"
 
 #define ORD_STORE_MAGIC   "orderd"
@@ -47,6 +48,10 @@ void ord_store_destroy (ord_store_t **self_p);
 
 /*  The LMDB environment (for a copy of it; see backup.h). */
 MDB_env *ord_store_env (ord_store_t *self);
+
+/*  The registry the writer reports its commits and the status changes
+    they wrote to (NULL: none). Set it before the writer starts. */
+void ord_store_set_metrics (ord_store_t *self, ord_metrics_t *metrics);
 
 /*  Maps an LMDB return code to ORD_ESTOREFULL or ORD_ESTORE (0 stays 0). */
 int ord_store_error (int mdb_rc);

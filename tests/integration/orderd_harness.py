@@ -351,6 +351,8 @@ def base_config(tmp, ports):
             'service': 'tcp://127.0.0.1:%d' % ports[0],
             'admin': 'tcp://127.0.0.1:%d' % ports[1],
             'events': 'tcp://127.0.0.1:%d' % ports[2],
+            # Every daemon gets its own: 8794 may be anybody's
+            'metrics': '127.0.0.1:%d' % ports[3],
             'sync': 'full',
         },
         'payment': {
@@ -418,7 +420,7 @@ class Daemon:
         self.tmp = tmp or tempfile.mkdtemp(prefix='orderd-test-')
         self.overrides = dict(overrides or {})
         self.args = list(args or [])
-        self.ports = free_ports(3)
+        self.ports = free_ports(4)    # service, admin, events, metrics
         self.proc = None
         self.log_path = os.path.join(self.tmp, 'orderd.log')
         self.cfg_path = os.path.join(self.tmp, 'orderd.cfg')
@@ -454,6 +456,12 @@ class Daemon:
     def events(self):
         return self.config['orderd']['events']
 
+    @property
+    def metrics_url(self):
+        """http://HOST:PORT/metrics, or None when metrics are off."""
+        address = self.config['orderd'].get('metrics')
+        return 'http://%s/metrics' % address if address else None
+
     # -- process
     def argv(self):
         return daemon_argv('-c', self.cfg_path, *self.args)
@@ -472,7 +480,7 @@ class Daemon:
                 if self.starts == 0 and attempt < 2 and self.proc is not None \
                         and self.proc.poll() is not None \
                         and re.search(r'in use|EADDRINUSE', self.log_tail(20), re.I):
-                    self.ports = free_ports(3)
+                    self.ports = free_ports(4)
                     self.write_config()
                     continue
                 raise

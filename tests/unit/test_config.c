@@ -103,6 +103,7 @@ test_defaults_fill_every_key_left_out (void **state)
     assert_string_equal (config->service, "tcp://127.0.0.1:8791");
     assert_string_equal (config->admin, "tcp://127.0.0.1:8792");
     assert_string_equal (config->events, "tcp://127.0.0.1:8793");
+    assert_string_equal (config->metrics, "127.0.0.1:8794");
     assert_true (config->sync);
     assert_int_equal (config->payment_timeout_ms, 30 * 60 * 1000);
     assert_int_equal (config->max_live_actors, 4096);
@@ -336,6 +337,37 @@ test_bad_on_stock_failure_names_the_key (void **state)
 }
 
 static void
+test_metrics_takes_host_port_or_nothing (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, "orderd\n    metrics = \"\"\n" S_PLUGINS);
+    assert_int_equal (s_load (fx), 0);
+    assert_string_equal (fx->config->metrics, "");
+    zlist_append (fx->overrides, "orderd/metrics=[::1]:9100");
+    assert_int_equal (s_load (fx), 0);
+    assert_string_equal (fx->config->metrics, "[::1]:9100");
+    zlist_purge (fx->overrides);
+    s_assert_refused (fx, "orderd\n    metrics = 8794\n",
+                      "orderd/metrics: '8794' must be HOST:PORT (an IPv6 host in brackets), "
+                      "or empty for none");
+    s_assert_refused (fx, "orderd\n    metrics = 127.0.0.1:99999\n",
+                      "orderd/metrics: '127.0.0.1:99999' must be HOST:PORT (an IPv6 host in "
+                      "brackets), or empty for none");
+}
+
+static void
+test_metrics_off_loopback_needs_allow_insecure (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_assert_refused (fx, "orderd\n    metrics = 0.0.0.0:8794\n",
+                      "orderd/metrics: 0.0.0.0:8794 is not a loopback address; the metrics "
+                      "door binds only loopback unless orderd/allow_insecure = 1");
+    s_write (fx, "orderd\n    metrics = 0.0.0.0:8794\n    allow_insecure = 1\n" S_PLUGINS);
+    assert_int_equal (s_load (fx), 0);
+    assert_string_equal (fx->config->metrics, "0.0.0.0:8794");
+}
+
+static void
 test_empty_string_is_refused (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
@@ -421,6 +453,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_bad_bool_names_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown (test_bad_sync_names_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown (test_bad_on_stock_failure_names_the_key, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_metrics_takes_host_port_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_metrics_off_loopback_needs_allow_insecure, setup, teardown),
         cmocka_unit_test_setup_teardown (test_empty_string_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown (test_missing_payment_plugin_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown (test_missing_fulfilment_plugin_is_refused, setup, teardown),

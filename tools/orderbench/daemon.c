@@ -341,13 +341,15 @@ ob_wait_health (const char *endpoint, int timeout_ms, int pid)
 //  -------------------------------------------------------------------------
 //  Spawning
 
-//  Three distinct free TCP ports on 127.0.0.1
+//  Distinct free TCP ports on 127.0.0.1: service, admin, events, metrics
+#define S_PORTS 4
+
 static int
-s_free_ports (int ports [3])
+s_free_ports (int ports [S_PORTS])
 {
-    int fds [3] = { -1, -1, -1 };
+    int fds [S_PORTS] = { -1, -1, -1, -1 };
     int rc = 0;
-    for (int i = 0; i < 3 && rc == 0; i++) {
+    for (int i = 0; i < S_PORTS && rc == 0; i++) {
         struct sockaddr_in address;
         memset (&address, 0, sizeof address);
         address.sin_family = AF_INET;
@@ -361,7 +363,7 @@ s_free_ports (int ports [3])
         else
             ports [i] = ntohs (address.sin_port);
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < S_PORTS; i++)
         if (fds [i] >= 0)
             close (fds [i]);
     return rc;
@@ -457,7 +459,7 @@ ob_daemon_start (ob_options_t *options)
     s_pick_workdir (config, orderd, workdir, sizeof workdir);
 
     for (int attempt = 0; attempt < 3; attempt++) {
-        int ports [3];
+        int ports [S_PORTS];
         if (s_free_ports (ports)) {
             fprintf (stderr, "orderbench: cannot find free ports\n");
             goto fail;
@@ -480,6 +482,9 @@ ob_daemon_start (ob_options_t *options)
         zlist_append (args, "--set");
         zlist_append (args, set);
         snprintf (set, sizeof set, "orderd/events=tcp://127.0.0.1:%d", ports [2]);
+        zlist_append (args, "--set");
+        zlist_append (args, set);
+        snprintf (set, sizeof set, "orderd/metrics=127.0.0.1:%d", ports [3]);
         zlist_append (args, "--set");
         zlist_append (args, set);
         snprintf (set, sizeof set, "orderd/sync=%s", options->sync_full? "full": "none");

@@ -21,6 +21,7 @@ PORT=9791
 SET=(--set "orderd/data_dir=$DIR/data" --set "orderd/service=tcp://127.0.0.1:$PORT"
      --set "orderd/admin=tcp://127.0.0.1:$((PORT + 1))"
      --set "orderd/events=tcp://127.0.0.1:$((PORT + 2))"
+     --set "orderd/metrics=127.0.0.1:$((PORT + 3))"
      --set orderd/map_size=16G --set payment/map_size=4G --set fulfilment/map_size=8G
      --set orderd/payment_timeout=2000000000)
 TARGET=(-e "tcp://127.0.0.1:$PORT" -a "tcp://127.0.0.1:$((PORT + 1))")
