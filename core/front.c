@@ -95,8 +95,12 @@ s_finish (ord_front_t *self, ord_request_t **request_p, const msgpack_sbuffer *p
     zlistx_t *held = request->idem_holder?
                      ord_idempotency_release (self->idempotency, request): NULL;
     if (request->door != ORD_DOOR_INTERNAL && (packed || request->reply)) {
-        ord_stats_record (self->stats, request->op, zclock_usecs () - request->received_at,
-                          false);
+        int64_t latency_us = zclock_usecs () - request->received_at;
+        ord_stats_record (self->stats, request->op, latency_us, false);
+        ord_metrics_request (self->engine->metrics, request->op,
+                             packed? (const void *) packed->data
+                                   : (const void *) zframe_data (request->reply),
+                             packed? packed->size: zframe_size (request->reply), latency_us);
         //  The envelope, its frames kept for the next requests, then the
         //  reply after it: appending the reply to the envelope would cost
         //  a list node. What could not be sent is destroyed with the request
@@ -478,7 +482,8 @@ s_on_door (zloop_t *loop, zsock_t *door, void *arg)
 //  ---------------------------------------------------------------------
 //  Stopping
 
-//  Each second: the stats' rate windows move on, and a stop that waits
+//  Each second: the stats' rate windows move on, the metrics get the
+//  pool's size, and a stop that waits
 //  for work in flight gives up after S_STOP_GRACE_MS.
 static int
 s_on_second (zloop_t *loop, int timer_id, void *arg)
@@ -487,6 +492,8 @@ s_on_second (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     ord_front_t *self = (ord_front_t *) arg;
     ord_stats_tick (self->stats, atomic_load (&self->engine->transitions));
+    ord_metrics_pool (self->engine->metrics, ord_pool_live (self->pool),
+                      ord_pool_waiting (self->pool));
     if (self->stopping && zclock_mono () > self->stop_deadline) {
         zsys_warning ("stop: %zu requests still in flight after %d ms; stopping anyway",
                       s_in_flight (self), S_STOP_GRACE_MS);

@@ -545,6 +545,7 @@ s_suspend (ord_saga_ctx_t *ctx, int rc, ord_why_t *why)
         ord_saga_note (ctx, note);
         atomic_fetch_add (&ctx->engine->compensations_failed, 1);
     }
+    ord_metrics_saga_suspended (ctx->engine->metrics, ctx->saga.kind);
     zsys_info ("saga %s of %s suspended in %s: %s", ord_saga_kind_name (ctx->saga.kind),
                ctx->order->id, ord_saga_phase_name (ctx->saga.phase), why->text);
     int log_rc = s_log (ctx);
@@ -584,6 +585,7 @@ s_fail_order (ord_saga_ctx_t *ctx, ord_why_t *why)
     ord_why_set (why, "%s", ctx->saga.reason);
     if (ord_saga_transition (ctx, ORD_STATUS_FAILED, ORD_TRIGGER_CONFIRM, ctx->saga.reason))
         return ORD_EINTERNAL;
+    ord_metrics_compensation (ctx->engine->metrics, ctx->saga.phase, ctx->order->needs_review);
     s_finish (ctx, true);
     return code;
 }
@@ -625,6 +627,7 @@ ord_saga_drive (ord_saga_ctx_t *ctx, bool resuming, ord_why_t *why)
                     return s_suspend (ctx, rc, why);
                 ord_why_set (why, "%s", saga->reason);
                 rc = saga->fail_code? saga->fail_code: ORD_EINTERNAL;
+                ord_metrics_compensation (ctx->engine->metrics, ORD_PHASE_RELEASE, false);
                 s_finish (ctx, false);
                 return rc;
 

@@ -33,7 +33,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import orderd_harness as h  # noqa: E402
-from saga_helpers import Shop, make_cart, wait_until  # noqa: E402
+from saga_helpers import Shop, cart_ending, make_cart, wait_until  # noqa: E402
 
 SLOW = h.SLOW
 PROMTOOL = shutil.which('promtool') or '/usr/bin/promtool'
@@ -326,23 +326,51 @@ class Scraped(unittest.TestCase):
         full_orders(shop, count)
         cancelled = shop.create_ok(make_cart([(SKU, 1, 250)]))
         self.assertTrue(shop.cancel(cancelled['id']).get('ok'))
-        moves = {('none', 'pending'): count + 1,
-                 ('pending', 'payment_initiated'): count,
-                 ('payment_initiated', 'paid'): count,
-                 ('paid', 'confirmed'): count,
+        # The sandbox declines an amount ending in 02, and answers the first
+        # capture of one ending in 03 with unavailable (retried at once)
+        declined = shop.initiate_ok(shop.create_ok(cart_ending([(SKU, 1, 1000)], 2))['id'])
+        self.assertEqual(h.error_code(shop.confirm(declined)), 'payment_declined')
+        retried = shop.initiate_ok(shop.create_ok(cart_ending([(SKU, 1, 1000)], 3))['id'])
+        self.assertEqual(shop.confirm(retried)['order']['status'], 'confirmed')
+        shop.set_stock('sku-rare', 1)
+        self.assertEqual(h.error_code(shop.create(make_cart([('sku-rare', 2, 100)]))),
+                         'out_of_stock')
+        for _ in range(3):
+            reply = shop.c.call('get', order_id='o' + '0' * 16, user_id=shop.user)
+            self.assertEqual(h.error_code(reply), 'not_found')
+        requests = {('create', 'ok'): count + 3, ('create', 'out_of_stock'): 1,
+                    ('initiate_payment', 'ok'): count + 2, ('confirm', 'ok'): count + 1,
+                    ('confirm', 'payment_declined'): 1, ('cancel', 'ok'): 1,
+                    ('get', 'not_found'): 3}
+        for (op, result), expected in requests.items():
+            self.wait_value('orderd_requests_total{op="%s",result="%s"}' % (op, result), expected)
+        self.wait_value('sum(orderd_request_duration_seconds_count{op="confirm"})', count + 2)
+        moves = {('none', 'pending'): count + 3,
+                 ('pending', 'payment_initiated'): count + 2,
+                 ('payment_initiated', 'paid'): count + 1,
+                 ('paid', 'confirmed'): count + 1,
+                 ('payment_initiated', 'failed'): 1,
                  ('pending', 'cancelled'): 1}
         for (source, target), expected in moves.items():
             self.wait_value('orderd_transitions_total{from="%s",to="%s"}' % (source, target),
                             expected)
-        self.wait_value('orderd_orders{status="confirmed"}', count)
+        self.wait_value('orderd_orders{status="confirmed"}', count + 1)
         self.wait_value('orderd_orders{status="cancelled"}', 1)
-        for op in ('create', 'capture'):
-            self.wait_value('orderd_adapter_calls_total{adapter="payment",op="%s",result="ok"}'
-                            % op, count)
+        self.wait_value('orderd_orders{status="failed"}', 1)
+        calls = {('create', 'ok'): count + 2, ('capture', 'ok'): count + 1,
+                 ('capture', 'unavailable'): 1, ('capture', 'payment_declined'): 1}
+        for (op, result), expected in calls.items():
+            self.wait_value('orderd_adapter_calls_total{adapter="payment",op="%s",result="%s"}'
+                            % (op, result), expected)
+        self.wait_value('orderd_compensations_total{kind="declined",result="ok"}', 1)
+        self.wait_value('orderd_compensations_total{kind="release",result="ok"}', 1)
+        self.wait_value('sum(orderd_sagas_suspended_total)', 0)
         # What prometheus holds is what orderd serves, series by series
         served = parse(fetch(self.d.metrics_url)[2])
         for series, value in served.items():
-            if series.startswith(('orderd_transitions_total', 'orderd_store_commits_total')) \
+            if series.startswith(('orderd_transitions_total', 'orderd_store_commits_total',
+                                  'orderd_requests_total{op="create"',
+                                  'orderd_compensations_total')) \
                     or (series.startswith('orderd_adapter_calls_total') and 'ping' not in series):
                 self.wait_value(series, value)
 
