@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "actor.h"
+#include "fatal.h"
 #include "metrics.h"
 #include "number.h"
 #include "saga.h"
@@ -169,9 +170,9 @@ ord_metrics_new (void)
         if (known == self->result_count)
             self->results [self->result_count++] = name;
     }
-    assert (self->result_count <= S_RESULTS);
+    ord_assert (self->result_count <= S_RESULTS);
     self->result_internal = s_result_index (self, "internal", 8);
-    assert (streq (self->results [self->result_internal], "internal"));
+    ord_assert (streq (self->results [self->result_internal], "internal"));
     return self;
 }
 
@@ -387,14 +388,13 @@ s_printf (s_text_t *text, const char *format, ...)
         va_start (args, format);
         int wanted = vsnprintf (text->data + text->size, text->max - text->size, format, args);
         va_end (args);
-        assert (wanted >= 0);
+        ord_assert (wanted >= 0);
         if ((size_t) wanted < text->max - text->size) {
             text->size += (size_t) wanted;
             return;
         }
         text->max = text->max * 2 + (size_t) wanted;
-        text->data = (char *) realloc (text->data, text->max);
-        assert (text->data);
+        text->data = (char *) ord_realloc (text->data, text->max);
     }
 }
 
@@ -648,13 +648,12 @@ s_render_process (s_text_t *text)
 char *
 ord_metrics_render (ord_metrics_t *self, ord_metrics_collect_fn *collect, void *arg)
 {
-    assert (self);
+    ord_assert (self);
     ord_metrics_sample_t sample;
     memset (&sample, 0, sizeof sample);
     if (collect)
         collect (arg, &sample);
-    s_text_t text = { (char *) malloc (16384), 0, 16384 };
-    assert (text.data);
+    s_text_t text = { (char *) ord_malloc (16384), 0, 16384 };
     text.data [0] = 0;
     s_render_requests (self, &text);
     s_render_orders (self, &text, &sample);
@@ -724,9 +723,10 @@ s_answer (void *cls, struct MHD_Connection *connection, const char *url, const c
     ord_metrics_t *self = (ord_metrics_t *) cls;
     const char *plain = "text/plain; charset=utf-8";
     if (!streq (url, "/metrics"))
-        return s_queue (connection, MHD_HTTP_NOT_FOUND, strdup ("not found: try /metrics\n"), plain);
+        return s_queue (connection, MHD_HTTP_NOT_FOUND, ord_strdup ("not found: try /metrics\n"),
+                        plain);
     if (!streq (method, MHD_HTTP_METHOD_GET) && !streq (method, MHD_HTTP_METHOD_HEAD))
-        return s_queue (connection, MHD_HTTP_METHOD_NOT_ALLOWED, strdup ("GET only\n"), plain);
+        return s_queue (connection, MHD_HTTP_METHOD_NOT_ALLOWED, ord_strdup ("GET only\n"), plain);
     return s_queue (connection, MHD_HTTP_OK,
                     ord_metrics_render (self, self->collect, self->collect_arg),
                     "text/plain; version=0.0.4; charset=utf-8");
@@ -790,8 +790,8 @@ int
 ord_metrics_listen (ord_metrics_t *self, const char *address, ord_metrics_collect_fn *collect,
                     void *arg, ord_why_t *why)
 {
-    assert (self);
-    assert (!self->daemon);
+    ord_assert (self);
+    ord_assert (!self->daemon);
     bool ipv6 = false;
     int port = 0;
     int fd = s_listen (address, &ipv6, &port, why);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "engine.h"
+#include "fatal.h"
 #include "store.h"
 
 static const char *s_db_names [ORD_DB_COUNT] = {
@@ -677,8 +678,8 @@ ord_batch_transition (ord_batch_t *self, const ord_order_t *order,
     if (transition->from != transition->to) {       //  a note changes nothing
         if (self->move_count == self->move_max) {
             self->move_max = self->move_max * 2 + 4;
-            self->moves = (uint16_t *) realloc (self->moves, self->move_max * sizeof (uint16_t));
-            assert (self->moves);
+            self->moves = (uint16_t *) ord_realloc (self->moves,
+                                                    self->move_max * sizeof (uint16_t));
         }
         self->moves [self->move_count++] = (uint16_t) (transition->from << 8 | transition->to);
     }
