@@ -463,6 +463,7 @@ s_exchange_finish (paypal_http_t *self, s_transfer_t *transfer, CURLcode code)
     paypal_exchange_t *exchange = transfer->exchange;
     exchange->transfer = NULL;
     self->on_wire--;
+    ord_assert (self->on_wire >= 0);
     long status = 0;
     if (code == CURLE_OK)
         curl_easy_getinfo (transfer->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -634,6 +635,7 @@ paypal_http_abandon (paypal_http_t *self, paypal_exchange_t *exchange)
         s_transfer_destroy (self, &transfer);
         exchange->transfer = NULL;
         self->on_wire--;
+        ord_assert (self->on_wire >= 0);
     }
     exchange->state = PAYPAL_EXCHANGE_IDLE;
 }
@@ -656,7 +658,7 @@ void
 paypal_http_wait (paypal_http_t *self, zsock_t **socks, int sock_count, int timeout_ms)
 {
     struct curl_waitfd fds [4];
-    assert (sock_count <= 4);
+    ord_assert (sock_count <= 4);
     for (int i = 0; i < sock_count; i++) {
         fds [i].fd = zsock_fd (socks [i]);
         fds [i].events = CURL_WAIT_POLLIN;

@@ -620,7 +620,7 @@ s_server_init (s_server_t *self, ord_why_t *why)
     if (mdb_rc)
         return ord_adapter_store_error (mdb_rc, "commit", why);
     self->http = self->spec->http (self->state);
-    assert (self->http);                //  spec->open made it, or failed
+    ord_assert (self->http);            //  spec->open made it, or failed
     self->backup = ord_adapter_backup_new (self->env, self->spec->spec->name);
 
     self->router = zsock_new (ZMQ_ROUTER);

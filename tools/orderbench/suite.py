@@ -35,6 +35,21 @@ def run(out, name, args):
         return json.load(f)
 
 
+def slow_provider(out, secs):
+    """tools/orderbench/slow_provider.py at 200 ms and 64 carts: its row."""
+    path = os.path.join(out, 'slow_provider.json')
+    command = ['/usr/bin/python3', os.path.join(ROOT, 'tools', 'orderbench', 'slow_provider.py'),
+               '--ms', '200', '--carts', '64', '--secs', secs, '--out', out, '--json', path]
+    print('$ slow_provider.py --ms 200 --carts 64 --secs ' + secs, file=sys.stderr, flush=True)
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    if done.returncode not in (0, 1) or not os.path.exists(path):
+        sys.exit('suite: slow_provider failed (exit %d): %s'
+                 % (done.returncode, done.stderr[-2000:]))
+    with open(path) as f:
+        return json.load(f)[0]
+
+
 def ms(figures, op, key):
     return figures['latency_us'][op][key] / 1000.0
 
@@ -91,6 +106,14 @@ def main():
                     ['--spawn'] + PEAK + ['--preload', stored, '--duration', short])
         rows.append(('%s stored' % stored, '%.0f orders/s, confirm p99 %.1f ms'
                      % (curve['orders_per_s'], ms(curve, 'confirm', 'p99'))))
+
+    slow = slow_provider(options.out, short)
+    rows.append(('slow provider, 200 ms, 64 carts',
+                 'payment_paypal %.0f orders/s = %.2fx the sandbox (%.0f/s); fake alone %.0f/s; '
+                 '%d token call(s), %d errors'
+                 % (slow['paypal_orders_per_s'], slow['ratio'], slow['sandbox_orders_per_s'],
+                    slow['fake_alone_orders_per_s'], slow['paypal_token_requests'],
+                    slow['paypal_errors'] + slow['sandbox_errors'])))
 
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
