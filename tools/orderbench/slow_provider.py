@@ -18,8 +18,10 @@ For each number of carts C it measures, one after the other:
      approves for the buyer (--auto-approve) and counts token requests;
   3. payment_sandbox with latency_ms = MS, the same load.
 
-It prints one row per C: orders/s of the fake alone, of PayPal and of the
-sandbox, their ratio, the token requests of the PayPal run, and errors.
+It prints one row per C: orders/s of the fake alone (with the median time
+of one of its exchanges), of PayPal and of the sandbox (with the median
+initiate_payment, which is one provider call), their ratio, the token
+requests of the PayPal run, and errors (PayPal's + the sandbox's).
 Exit status 1 when a run had errors.
 """
 import argparse
@@ -79,7 +81,8 @@ class Fake:
 
 def fake_alone(fake, carts, secs):
     """Orders/s the fake serves to `carts` keep-alive clients doing
-    create + capture, and the number of failed exchanges."""
+    create + capture, the number of failed orders, and the median time of
+    one exchange in ms."""
     basic = base64.b64encode(('%s:%s' % (CLIENT_ID, SECRET)).encode()).decode()
     connection = http.client.HTTPConnection('127.0.0.1', fake.port, timeout=30)
     connection.request('POST', '/v1/oauth2/token', 'grant_type=client_credentials',
@@ -88,7 +91,7 @@ def fake_alone(fake, carts, secs):
     token = json.loads(connection.getresponse().read().decode())['access_token']
     connection.close()
     headers = {'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'}
-    done, failed = [0], [0]
+    done, failed, exchange_ms = [0], [0], []
     lock = threading.Lock()
     start = time.monotonic()
     stop_at = start + secs
@@ -101,6 +104,7 @@ def fake_alone(fake, carts, secs):
             order = {'intent': 'CAPTURE', 'purchase_units': [
                 {'custom_id': 'alone-%d-%d' % (n, i),
                  'amount': {'currency_code': 'USD', 'value': '10.00'}}]}
+            began = time.monotonic()
             try:
                 connection.request('POST', '/v2/checkout/orders', json.dumps(order), headers)
                 created = json.loads(connection.getresponse().read().decode())
@@ -114,6 +118,7 @@ def fake_alone(fake, carts, secs):
                 connection = http.client.HTTPConnection('127.0.0.1', fake.port, timeout=30)
                 ok = False
             with lock:
+                exchange_ms.append((time.monotonic() - began) * 500.0)
                 if ok:
                     done[0] += 1
                 else:
@@ -125,7 +130,9 @@ def fake_alone(fake, carts, secs):
         thread.start()
     for thread in threads:
         thread.join()
-    return done[0] / (time.monotonic() - start), failed[0]
+    exchange_ms.sort()
+    p50 = exchange_ms[len(exchange_ms) // 2] if exchange_ms else 0.0
+    return done[0] / (time.monotonic() - start), failed[0], p50
 
 
 def orderbench(name, out, carts, secs, products, sets):
@@ -145,7 +152,7 @@ def orderbench(name, out, carts, secs, products, sets):
 
 
 def measure(fake, out, ms, carts, secs, products):
-    alone, alone_failed = fake_alone(fake, carts, secs)
+    alone, alone_failed, alone_ms = fake_alone(fake, carts, secs)
     tokens = fake.token_requests()
     paypal = orderbench('paypal_%d' % carts, out, carts, secs, products, [
         'payment/plugin=build/plugins/payment_paypal.so',
@@ -160,6 +167,10 @@ def measure(fake, out, ms, carts, secs, products):
                          ['payment/latency_ms=%d' % ms])
     return {'carts': carts, 'ms': ms,
             'fake_alone_orders_per_s': alone, 'fake_alone_errors': alone_failed,
+            'fake_alone_exchange_p50_ms': alone_ms,
+            # initiate_payment is one PayPal create plus orderd's own work
+            'paypal_initiate_p50_ms': paypal['latency_us']['initiate_payment']['p50'] / 1000.0,
+            'sandbox_initiate_p50_ms': sandbox['latency_us']['initiate_payment']['p50'] / 1000.0,
             'paypal_orders_per_s': paypal['orders_per_s'],
             'paypal_errors': paypal['errors_total'],
             'paypal_token_requests': tokens,
@@ -191,12 +202,15 @@ def main():
                                     options.products))
         finally:
             fake.stop()
-    print('%-6s %-6s %-12s %-12s %-12s %-6s %-7s %s' % (
-        'carts', 'ms', 'fake alone', 'paypal', 'sandbox', 'ratio', 'tokens', 'errors'))
+    print('%-6s %-6s %-22s %-22s %-22s %-6s %-7s %s' % (
+        'carts', 'ms', 'fake alone (exchange)', 'paypal (initiate)', 'sandbox (initiate)',
+        'ratio', 'tokens', 'errors'))
     for r in rows:
-        print('%-6d %-6d %-12s %-12s %-12s %-6s %-7d %d+%d' % (
-            r['carts'], r['ms'], '%.1f/s' % r['fake_alone_orders_per_s'],
-            '%.1f/s' % r['paypal_orders_per_s'], '%.1f/s' % r['sandbox_orders_per_s'],
+        print('%-6d %-6d %-22s %-22s %-22s %-6s %-7d %d+%d' % (
+            r['carts'], r['ms'],
+            '%.1f/s (%.0f ms)' % (r['fake_alone_orders_per_s'], r['fake_alone_exchange_p50_ms']),
+            '%.1f/s (%.0f ms)' % (r['paypal_orders_per_s'], r['paypal_initiate_p50_ms']),
+            '%.1f/s (%.0f ms)' % (r['sandbox_orders_per_s'], r['sandbox_initiate_p50_ms']),
             '%.2f' % r['ratio'], r['paypal_token_requests'], r['paypal_errors'],
             r['sandbox_errors']))
     if options.json:
