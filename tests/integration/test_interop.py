@@ -383,6 +383,20 @@ class ServiceOps:
         hidden = self.admin.call_ok('list', user_id=user)
         self.assertEqual(hidden['orders'], [])
 
+    def test_delete_retried_with_its_key_replays_ok(self):
+        # PROTOCOL.md §5: a second delete is not_found, unless it is a
+        # retry of the first (same idem): then the first ok comes back
+        user = new_id('u-')
+        o, _, _ = self.create(user)
+        self.assertOk(self.c.call('cancel', order_id=o['id'], user_id=user))
+        first = self.assertOk(self.c.call('delete', order_id=o['id'], user_id=user, idem='d-1'))
+        again = self.assertOk(self.c.call('delete', order_id=o['id'], user_id=user, idem='d-1',
+                                          rid='retry'))
+        self.assertEqual(again['rid'], 'retry')
+        self.assertEqual(again['order'], first['order'])
+        self.assertError(self.c.call('delete', order_id=o['id'], user_id=user, idem='d-2'),
+                         'not_found')
+
     # ---- list
     def test_list_pages_newest_first(self):
         user = new_id('u-')
