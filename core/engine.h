@@ -25,7 +25,6 @@ typedef struct {
     int64_t reserve_ttl_ms;        /* fulfilment/reserve_ttl_ms, else the payment timeout */
     atomic_uint_fast64_t transitions;
     atomic_uint_fast64_t sagas_recovered;
-    atomic_uint_fast64_t compensations_failed;
 } ord_engine_t;
 
 /*  Opens the store in config->data_dir, starts its writer (which binds

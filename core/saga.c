@@ -8,6 +8,10 @@ static const char *s_phase_names [] = {
     "none", "reserve", "release", "create_payment", "check", "capture", "reduce",
     "compensate", "abort", "declined", "cancel"
 };
+_Static_assert (sizeof s_kind_names / sizeof s_kind_names [0] == ORD_SAGA_CANCEL + 1,
+                "a name for every saga kind");
+_Static_assert (sizeof s_phase_names / sizeof s_phase_names [0] == ORD_PHASE_CANCEL + 1,
+                "a name for every saga phase");
 
 const char *
 ord_saga_kind_name (ord_saga_kind_t kind)
@@ -19,6 +23,24 @@ const char *
 ord_saga_phase_name (ord_saga_phase_t phase)
 {
     return phase <= ORD_PHASE_CANCEL? s_phase_names [phase]: "unknown";
+}
+
+bool
+ord_saga_phase_valid (ord_saga_kind_t kind, ord_saga_phase_t phase)
+{
+    switch (kind) {
+        case ORD_SAGA_CREATE:
+            return phase == ORD_PHASE_RESERVE || phase == ORD_PHASE_RELEASE;
+        case ORD_SAGA_INITIATE:
+            return phase == ORD_PHASE_CREATE_PAYMENT;
+        case ORD_SAGA_CONFIRM:
+            return phase >= ORD_PHASE_CHECK && phase <= ORD_PHASE_DECLINED;
+        case ORD_SAGA_CANCEL:
+            return phase == ORD_PHASE_CANCEL;
+        case ORD_SAGA_NONE:
+            break;
+    }
+    return false;
 }
 
 //  ---------------------------------------------------------------------
@@ -80,7 +102,9 @@ ord_saga_load (ord_engine_t *engine, MDB_txn *txn, const char *id, ord_saga_t *s
             rc = ORD_ESTORE;
     if (!rc && (number [0] != ORD_RECORD_VERSION || number [1] < ORD_SAGA_CREATE
             ||  number [1] > ORD_SAGA_CANCEL || number [2] < ORD_PHASE_RESERVE
-            ||  number [2] > ORD_PHASE_CANCEL))
+            ||  number [2] > ORD_PHASE_CANCEL
+            ||  !ord_saga_phase_valid ((ord_saga_kind_t) number [1],
+                                       (ord_saga_phase_t) number [2])))
         rc = ORD_ESTORE;
     if (!rc)
         rc = s_saga_text (&unpacked.data, "reason", saga->reason, sizeof saga->reason);
@@ -543,7 +567,6 @@ s_suspend (ord_saga_ctx_t *ctx, int rc, ord_why_t *why)
                   ctx->saga.attempts, why->text);
         ctx->order->needs_review = true;
         ord_saga_note (ctx, note);
-        atomic_fetch_add (&ctx->engine->compensations_failed, 1);
     }
     ord_metrics_saga_suspended (ctx->engine->metrics, ctx->saga.kind);
     zsys_info ("saga %s of %s suspended in %s: %s", ord_saga_kind_name (ctx->saga.kind),
@@ -590,177 +613,235 @@ s_fail_order (ord_saga_ctx_t *ctx, ord_why_t *why)
     return code;
 }
 
+//  A phase function returns S_NEXT when the saga moved to another phase
+//  that this drive runs next, else what the drive returns.
+#define S_NEXT            1
+//  The longest path through the phases in one drive: check, capture,
+//  reduce, compensate
+#define S_MAX_PHASES      8
+
+//  A step of a forward phase failed with `rc`: an unavailable adapter
+//  suspends the saga (the drive ends there); any other failure moves it to
+//  the compensating `phase`, which the drive runs next.
+static int
+s_step_failed (ord_saga_ctx_t *ctx, int rc, ord_saga_phase_t phase, const char *crash_point,
+               ord_why_t *why)
+{
+    if (s_suspends (rc))
+        return s_suspend (ctx, rc, why);
+    int log_rc = s_fail_to (ctx, phase, rc, why, crash_point);
+    return log_rc? log_rc: S_NEXT;
+}
+
+//  Records a compensation step that was refused (not suspended): the
+//  order goes on to its end, flagged for a person.
+static void
+s_flag_refused (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    ctx->order->needs_review = true;
+    ord_saga_note (ctx, why->text);
+}
+
+static int
+s_phase_reserve (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    int rc = s_all_lines (ctx, "reserve", "create.reserved_one", "create.reserved_all", why);
+    if (rc) {
+        //  A create is never suspended: its client waits, so what it
+        //  reserved goes back at once
+        int log_rc = s_fail_to (ctx, ORD_PHASE_RELEASE, s_suspends (rc)? ORD_EUNAVAILABLE: rc,
+                                why, NULL);
+        return log_rc? log_rc: S_NEXT;
+    }
+    if (ord_saga_transition (ctx, ORD_STATUS_PENDING, ORD_TRIGGER_CREATE, "created"))
+        return ORD_EINTERNAL;
+    s_set_timer (ctx, ctx->order->created_at + ctx->engine->config->payment_timeout_ms);
+    s_finish (ctx, false);
+    return 0;
+}
+
+static int
+s_phase_release (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    int rc = s_all_lines (ctx, "release", "create.releasing", NULL, why);
+    if (s_suspends (rc))
+        return s_suspend (ctx, rc, why);
+    ord_why_set (why, "%s", ctx->saga.reason);
+    ord_metrics_compensation (ctx->engine->metrics, ORD_PHASE_RELEASE, false);
+    s_finish (ctx, false);
+    return ctx->saga.fail_code? ctx->saga.fail_code: ORD_EINTERNAL;
+}
+
+static int
+s_phase_create_payment (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    int rc = s_payment_create (ctx, why);
+    if (s_suspends (rc))
+        return s_suspend (ctx, rc, why);
+    ord_crash ("initiate.created");
+    if (rc == 0) {
+        if (ord_saga_transition (ctx, ORD_STATUS_PAYMENT_INITIATED,
+                                 ORD_TRIGGER_INITIATE_PAYMENT, "payment initiated"))
+            return ORD_EINTERNAL;
+        s_set_timer (ctx, ord_engine_now () + ctx->engine->config->payment_timeout_ms);
+    }
+    s_finish (ctx, false);
+    return rc;
+}
+
+static int
+s_phase_check (ord_saga_ctx_t *ctx, bool resuming, ord_why_t *why)
+{
+    int rc = s_all_lines (ctx, "reserve", NULL, NULL, why);
+    int log_rc = s_commit_wait (ctx);      //  the log ord_saga_begin sent
+    if (log_rc)
+        return log_rc;
+    if (!resuming)
+        ord_crash ("confirm.logged");
+    if (rc)
+        return s_step_failed (ctx, rc, ORD_PHASE_ABORT, "confirm.aborting", why);
+    ord_crash ("confirm.checked");
+    ctx->saga.phase = ORD_PHASE_CAPTURE;
+    return S_NEXT;
+}
+
+static int
+s_phase_capture (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    int rc = s_payment_capture (ctx, why);
+    if (rc)
+        return s_step_failed (ctx, rc, ORD_PHASE_DECLINED, NULL, why);
+    ord_crash ("confirm.captured");
+    if (ord_saga_transition (ctx, ORD_STATUS_PAID, ORD_TRIGGER_CONFIRM, "payment captured"))
+        return ORD_EINTERNAL;
+    //  Paid is written while the stock is reduced: if it is lost, a later
+    //  drive captures again (the same capture) and reduces again (no stock
+    //  moves twice)
+    ctx->saga.phase = ORD_PHASE_REDUCE;
+    s_queue_saga (ctx);
+    s_commit_send (ctx, true);
+    return S_NEXT;
+}
+
+static int
+s_phase_reduce (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    bool paid_logging = ctx->committing;
+    int rc = s_all_lines (ctx, "reduce", "confirm.reduced_one", NULL, why);
+    int log_rc = s_commit_wait (ctx);
+    if (log_rc)
+        return log_rc;
+    if (paid_logging)
+        ord_crash ("confirm.paid");
+    if (rc)
+        return s_step_failed (ctx, rc, ORD_PHASE_COMPENSATE, "confirm.compensating", why);
+    ord_crash ("confirm.reduced_all");
+    if (ord_saga_transition (ctx, ORD_STATUS_CONFIRMED, ORD_TRIGGER_CONFIRM, "stock reduced"))
+        return ORD_EINTERNAL;
+    s_finish (ctx, true);
+    return 0;
+}
+
+static int
+s_phase_compensate (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    ord_config_t *config = ctx->engine->config;
+    ord_saga_t *saga = &ctx->saga;
+    //  Restoring a line never reduced and releasing a line not reserved
+    //  are no-ops, so every line gets both
+    int rc = s_all_lines (ctx, "restore", "confirm.restored_one", NULL, why);
+    if (!rc)
+        rc = s_all_lines (ctx, "release", NULL, NULL, why);
+    if (!rc && config->on_stock_failure == ORD_ON_STOCK_FAILURE_REFUND)
+        rc = s_payment_refund (ctx, why);
+    if (s_suspends (rc))
+        return s_suspend (ctx, rc, why);
+    if (rc || config->on_stock_failure == ORD_ON_STOCK_FAILURE_REVIEW) {
+        char note [ORD_MAX_TEXT_LEN + 1];
+        snprintf (note, sizeof note, "payment captured but the order failed (%.400s)%s%.200s",
+                  saga->reason, rc? "; refund refused: ": "", rc? why->text: "");
+        ctx->order->needs_review = true;
+        snprintf (saga->reason, sizeof saga->reason, "%s", note);
+    }
+    return s_fail_order (ctx, why);
+}
+
+static int
+s_phase_abort (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    int rc = s_all_lines (ctx, "release", NULL, NULL, why);
+    if (!rc)
+        rc = s_payment_void (ctx, why);
+    if (s_suspends (rc))
+        return s_suspend (ctx, rc, why);
+    if (rc)
+        s_flag_refused (ctx, why);
+    return s_fail_order (ctx, why);
+}
+
+static int
+s_phase_declined (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    int rc = s_all_lines (ctx, "release", NULL, NULL, why);
+    if (s_suspends (rc))
+        return s_suspend (ctx, rc, why);
+    return s_fail_order (ctx, why);
+}
+
+static int
+s_phase_cancel (ord_saga_ctx_t *ctx, ord_why_t *why)
+{
+    int rc = s_all_lines (ctx, "release", NULL, "cancel.released", why);
+    if (!rc)
+        rc = s_payment_void (ctx, why);
+    if (s_suspends (rc))
+        return s_suspend (ctx, rc, why);
+    ord_crash ("cancel.voided");
+    if (rc)
+        s_flag_refused (ctx, why);
+    if (ord_saga_transition (ctx, ORD_STATUS_CANCELLED, ctx->saga.trigger, ctx->saga.reason))
+        return ORD_EINTERNAL;
+    s_finish (ctx, true);
+    return 0;
+}
+
+static int
+s_run_phase (ord_saga_ctx_t *ctx, bool resuming, ord_why_t *why)
+{
+    switch (ctx->saga.phase) {
+        case ORD_PHASE_RESERVE:         return s_phase_reserve (ctx, why);
+        case ORD_PHASE_RELEASE:         return s_phase_release (ctx, why);
+        case ORD_PHASE_CREATE_PAYMENT:  return s_phase_create_payment (ctx, why);
+        case ORD_PHASE_CHECK:           return s_phase_check (ctx, resuming, why);
+        case ORD_PHASE_CAPTURE:         return s_phase_capture (ctx, why);
+        case ORD_PHASE_REDUCE:          return s_phase_reduce (ctx, why);
+        case ORD_PHASE_COMPENSATE:      return s_phase_compensate (ctx, why);
+        case ORD_PHASE_ABORT:           return s_phase_abort (ctx, why);
+        case ORD_PHASE_DECLINED:        return s_phase_declined (ctx, why);
+        case ORD_PHASE_CANCEL:          return s_phase_cancel (ctx, why);
+    }
+    ord_assert (!"a known phase");
+    return ORD_EINTERNAL;
+}
+
 int
 ord_saga_drive (ord_saga_ctx_t *ctx, bool resuming, ord_why_t *why)
 {
     ord_saga_t *saga = &ctx->saga;
-    ord_config_t *config = ctx->engine->config;
-    int rc, log_rc;
-    bool paid_logging;
+    ord_assert (ord_saga_phase_valid (saga->kind, saga->phase));
     ctx->finished = false;
     if (resuming && saga->kind == ORD_SAGA_CREATE && saga->phase == ORD_PHASE_RESERVE) {
         ord_why_set (why, "create interrupted before the order was stored");
-        rc = s_fail_to (ctx, ORD_PHASE_RELEASE, ORD_EUNAVAILABLE, why, NULL);
+        int rc = s_fail_to (ctx, ORD_PHASE_RELEASE, ORD_EUNAVAILABLE, why, NULL);
         if (rc)
             return rc;
     }
-    while (true) {
-        switch (saga->phase) {
-            case ORD_PHASE_RESERVE:
-                rc = s_all_lines (ctx, "reserve", "create.reserved_one", "create.reserved_all", why);
-                if (rc == 0) {
-                    ord_order_t *order = ctx->order;
-                    if (ord_saga_transition (ctx, ORD_STATUS_PENDING, ORD_TRIGGER_CREATE, "created"))
-                        return ORD_EINTERNAL;
-                    s_set_timer (ctx, order->created_at + config->payment_timeout_ms);
-                    s_finish (ctx, false);
-                    return 0;
-                }
-                rc = s_fail_to (ctx, ORD_PHASE_RELEASE, s_suspends (rc)? ORD_EUNAVAILABLE: rc, why, NULL);
-                if (rc)
-                    return rc;
-                break;
-
-            case ORD_PHASE_RELEASE:
-                rc = s_all_lines (ctx, "release", "create.releasing", NULL, why);
-                if (s_suspends (rc))
-                    return s_suspend (ctx, rc, why);
-                ord_why_set (why, "%s", saga->reason);
-                rc = saga->fail_code? saga->fail_code: ORD_EINTERNAL;
-                ord_metrics_compensation (ctx->engine->metrics, ORD_PHASE_RELEASE, false);
-                s_finish (ctx, false);
-                return rc;
-
-            case ORD_PHASE_CREATE_PAYMENT:
-                rc = s_payment_create (ctx, why);
-                if (s_suspends (rc))
-                    return s_suspend (ctx, rc, why);
-                ord_crash ("initiate.created");
-                if (rc == 0) {
-                    if (ord_saga_transition (ctx, ORD_STATUS_PAYMENT_INITIATED,
-                                             ORD_TRIGGER_INITIATE_PAYMENT, "payment initiated"))
-                        return ORD_EINTERNAL;
-                    s_set_timer (ctx, ord_engine_now () + config->payment_timeout_ms);
-                }
-                s_finish (ctx, false);
-                return rc;
-
-            case ORD_PHASE_CHECK:
-                rc = s_all_lines (ctx, "reserve", NULL, NULL, why);
-                log_rc = s_commit_wait (ctx);      //  the log ord_saga_begin sent
-                if (log_rc)
-                    return log_rc;
-                if (!resuming)
-                    ord_crash ("confirm.logged");
-                if (rc == 0)
-                    ord_crash ("confirm.checked");
-                if (s_suspends (rc))
-                    return s_suspend (ctx, rc, why);
-                if (rc) {
-                    rc = s_fail_to (ctx, ORD_PHASE_ABORT, rc, why, "confirm.aborting");
-                    if (rc)
-                        return rc;
-                }
-                else
-                    saga->phase = ORD_PHASE_CAPTURE;
-                break;
-
-            case ORD_PHASE_CAPTURE:
-                rc = s_payment_capture (ctx, why);
-                if (s_suspends (rc))
-                    return s_suspend (ctx, rc, why);
-                if (rc) {
-                    rc = s_fail_to (ctx, ORD_PHASE_DECLINED, rc, why, NULL);
-                    if (rc)
-                        return rc;
-                    break;
-                }
-                ord_crash ("confirm.captured");
-                if (ord_saga_transition (ctx, ORD_STATUS_PAID, ORD_TRIGGER_CONFIRM, "payment captured"))
-                    return ORD_EINTERNAL;
-                //  Paid is written while the stock is reduced: if it is
-                //  lost, a later drive captures again (the same capture)
-                //  and reduces again (no stock moves twice)
-                saga->phase = ORD_PHASE_REDUCE;
-                s_queue_saga (ctx);
-                s_commit_send (ctx, true);
-                break;
-
-            case ORD_PHASE_REDUCE:
-                paid_logging = ctx->committing;
-                rc = s_all_lines (ctx, "reduce", "confirm.reduced_one", NULL, why);
-                log_rc = s_commit_wait (ctx);
-                if (log_rc)
-                    return log_rc;
-                if (paid_logging)
-                    ord_crash ("confirm.paid");
-                if (rc == 0)
-                    ord_crash ("confirm.reduced_all");
-                if (s_suspends (rc))
-                    return s_suspend (ctx, rc, why);
-                if (rc) {
-                    rc = s_fail_to (ctx, ORD_PHASE_COMPENSATE, rc, why, "confirm.compensating");
-                    if (rc)
-                        return rc;
-                    break;
-                }
-                if (ord_saga_transition (ctx, ORD_STATUS_CONFIRMED, ORD_TRIGGER_CONFIRM, "stock reduced"))
-                    return ORD_EINTERNAL;
-                s_finish (ctx, true);
-                return 0;
-
-            case ORD_PHASE_COMPENSATE:
-                //  Restoring a line never reduced and releasing a line not
-                //  reserved are no-ops, so every line gets both
-                rc = s_all_lines (ctx, "restore", "confirm.restored_one", NULL, why);
-                if (!rc)
-                    rc = s_all_lines (ctx, "release", NULL, NULL, why);
-                if (!rc && config->on_stock_failure == ORD_ON_STOCK_FAILURE_REFUND)
-                    rc = s_payment_refund (ctx, why);
-                if (s_suspends (rc))
-                    return s_suspend (ctx, rc, why);
-                if (rc || config->on_stock_failure == ORD_ON_STOCK_FAILURE_REVIEW) {
-                    char note [ORD_MAX_TEXT_LEN + 1];
-                    snprintf (note, sizeof note, "payment captured but the order failed (%.400s)%s%.200s",
-                              saga->reason, rc? "; refund refused: ": "", rc? why->text: "");
-                    ctx->order->needs_review = true;
-                    snprintf (saga->reason, sizeof saga->reason, "%s", note);
-                }
-                return s_fail_order (ctx, why);
-
-            case ORD_PHASE_ABORT:
-                rc = s_all_lines (ctx, "release", NULL, NULL, why);
-                if (!rc)
-                    rc = s_payment_void (ctx, why);
-                if (s_suspends (rc))
-                    return s_suspend (ctx, rc, why);
-                if (rc) {
-                    ctx->order->needs_review = true;
-                    ord_saga_note (ctx, why->text);
-                }
-                return s_fail_order (ctx, why);
-
-            case ORD_PHASE_DECLINED:
-                rc = s_all_lines (ctx, "release", NULL, NULL, why);
-                if (s_suspends (rc))
-                    return s_suspend (ctx, rc, why);
-                return s_fail_order (ctx, why);
-
-            case ORD_PHASE_CANCEL:
-                rc = s_all_lines (ctx, "release", NULL, "cancel.released", why);
-                if (!rc)
-                    rc = s_payment_void (ctx, why);
-                if (s_suspends (rc))
-                    return s_suspend (ctx, rc, why);
-                ord_crash ("cancel.voided");
-                if (rc) {
-                    ctx->order->needs_review = true;
-                    ord_saga_note (ctx, why->text);
-                }
-                if (ord_saga_transition (ctx, ORD_STATUS_CANCELLED, saga->trigger, saga->reason))
-                    return ORD_EINTERNAL;
-                s_finish (ctx, true);
-                return 0;
-        }
+    for (int phases = 0; phases < S_MAX_PHASES; phases++) {
+        int rc = s_run_phase (ctx, resuming, why);
+        if (rc != S_NEXT)
+            return rc;
+        ord_assert (ord_saga_phase_valid (saga->kind, saga->phase));
     }
+    ord_assert (!"a drive ends within S_MAX_PHASES phases");
+    return ORD_EINTERNAL;
 }

@@ -125,6 +125,9 @@ int ord_saga_transition (ord_saga_ctx_t *ctx, ord_status_t to, ord_trigger_t tri
 /*  Queues a history note (from == to) on ctx->order, e.g. a resolve. */
 void ord_saga_note (ord_saga_ctx_t *ctx, const char *reason);
 
+/*  Whether `phase` is one of the phases of a saga of `kind`. */
+bool ord_saga_phase_valid (ord_saga_kind_t kind, ord_saga_phase_t phase);
+
 const char *ord_saga_kind_name (ord_saga_kind_t kind);
 const char *ord_saga_phase_name (ord_saga_phase_t phase);
 

@@ -833,6 +833,24 @@ test_kind_and_phase_names (void **state)
     assert_string_equal (ord_saga_phase_name ((ord_saga_phase_t) 99), "unknown");
 }
 
+//  Each kind has its own phases: the drive asserts it, and a stored saga
+//  record that mixes them is refused as unreadable
+static void
+test_phases_belong_to_their_kind (void **state)
+{
+    (void) state;
+    assert_true (ord_saga_phase_valid (ORD_SAGA_CREATE, ORD_PHASE_RESERVE));
+    assert_true (ord_saga_phase_valid (ORD_SAGA_CREATE, ORD_PHASE_RELEASE));
+    assert_false (ord_saga_phase_valid (ORD_SAGA_CREATE, ORD_PHASE_CAPTURE));
+    assert_true (ord_saga_phase_valid (ORD_SAGA_INITIATE, ORD_PHASE_CREATE_PAYMENT));
+    assert_false (ord_saga_phase_valid (ORD_SAGA_INITIATE, ORD_PHASE_CANCEL));
+    for (int phase = ORD_PHASE_CHECK; phase <= ORD_PHASE_DECLINED; phase++)
+        assert_true (ord_saga_phase_valid (ORD_SAGA_CONFIRM, (ord_saga_phase_t) phase));
+    assert_false (ord_saga_phase_valid (ORD_SAGA_CONFIRM, ORD_PHASE_RELEASE));
+    assert_true (ord_saga_phase_valid (ORD_SAGA_CANCEL, ORD_PHASE_CANCEL));
+    assert_false (ord_saga_phase_valid (ORD_SAGA_CANCEL, ORD_PHASE_RESERVE));
+    assert_false (ord_saga_phase_valid (ORD_SAGA_NONE, ORD_PHASE_RESERVE));
+}
 
 int
 main (void)
@@ -856,6 +874,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_forbidden_transition_queues_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown (test_note_adds_history_without_moving, setup, teardown),
         cmocka_unit_test (test_kind_and_phase_names),
+        cmocka_unit_test (test_phases_belong_to_their_kind),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();
