@@ -8,6 +8,7 @@ and the config refusals.
 """
 import os
 import sys
+import threading
 import time
 import unittest
 
@@ -311,6 +312,62 @@ class Flows(PayPalCase):
                     data = f.read()
                 self.assertNotIn(secret, data, 'the secret is in %s' % name)
                 self.assertNotIn(b'Bearer A21AA', data, 'a token is in %s' % name)
+        self.settle()
+
+
+class Slowness(PayPalCase):
+    """A slow PayPal holds back nobody, and `health` tells slow from down."""
+    overrides = {'payment/http_timeout_ms': 1400,       # PayPal 0.9 s late is slow, not down
+                 'orderd/saga_retry_ms': 1000}
+
+    def health(self):
+        r = self.shop.c.call('health', detailed=True)
+        self.assertOk(r)
+        return r['checks']['payment']
+
+    def test_slow_paypal_keeps_health_ok_and_calls_overlap(self):
+        a = self.new_sku(50)
+        orders = [self.shop.create_ok(cart_ending([(a, 1, 1000)], 0)) for _ in range(8)]
+        self.pp.delay(900, match='/v2/checkout/orders')
+        answers = []
+        try:
+            threads = [threading.Thread(target=lambda o=o: answers.append(
+                sh.Shop(self.d, user=self.shop.user, admin=self.admin).initiate(o['id'])))
+                for o in orders]
+            for t in threads:
+                t.start()
+            # Eight creates of 0.9 s each, side by side (one after the
+            # other they would take 7 s): the probes (every 2 s, 1 s to
+            # answer) keep finding the adapter alive
+            checks = []
+            while any(t.is_alive() for t in threads):
+                checks.append(self.health()['status'])
+                time.sleep(0.2)
+            for t in threads:
+                t.join()
+        finally:
+            self.pp.delay(0)
+        for r in answers:
+            self.assertEqual(self.assertOk(r)['order']['status'], 'payment_initiated', r)
+        self.assertEqual(set(checks), {'ok'}, checks)
+        self.assertEqual(self.health()['status'], 'ok')
+
+    def test_health_names_a_429_and_the_saga_finishes_after_it(self):
+        a = self.new_sku(20)
+        o = self.shop.flow_to_initiated(cart_ending([(a, 1, 1000)], 0))
+        self.pp.approve(self.pid(o))
+        self.pp.fail(429, match='/capture', count=1, retry_after=4)
+        # The 429 and the pause after it outlast orderd's retries: unavailable
+        r = self.assertError(self.shop.confirm(o), 'unavailable')
+        check = sh.wait_until(lambda: (lambda c: c if c['status'] == 'down' else None)(
+            self.health()), 5.0, 0.1, 'health to name the 429')
+        self.assertIn('429', check['reason'], check)
+        self.assertIn('Retry-After', check['reason'], check)
+        # After the pause the background retry confirms, and health is ok
+        sh.wait_until(lambda: (lambda x: x if x['status'] == 'confirmed' else None)(
+            self.shop.get(o['id'])), 20.0, 0.1, 'the background retry to confirm')
+        sh.wait_until(lambda: self.health()['status'] == 'ok', 10.0, 0.1, 'health ok again')
+        self.assertEqual(len([c for c in self.calls(self.pid(o)) if c['status'] == 429]), 1)
         self.settle()
 
 
