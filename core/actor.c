@@ -6,6 +6,7 @@ ord_request_t *
 ord_request_new (ord_door_t door)
 {
     ord_request_t *self = (ord_request_t *) zmalloc (sizeof (ord_request_t));
+    self->tag = ORD_REQUEST_TAG;
     self->door = door;
     msgpack_unpacked_init (&self->body);
     self->received_at = zclock_usecs ();
@@ -18,6 +19,8 @@ ord_request_destroy (ord_request_t **self_p)
     if (!self_p || !*self_p)
         return;
     ord_request_t *self = *self_p;
+    ord_assert (self->tag == ORD_REQUEST_TAG);
+    self->tag = 0;
     zmsg_destroy (&self->envelope);
     msgpack_unpacked_destroy (&self->body);
     zframe_destroy (&self->body_frame);
@@ -28,10 +31,18 @@ ord_request_destroy (ord_request_t **self_p)
     *self_p = NULL;
 }
 
+ord_request_t *
+ord_request_check (void *pointer)
+{
+    ord_request_t *request = (ord_request_t *) pointer;
+    ord_assert (request && request->tag == ORD_REQUEST_TAG);
+    return request;
+}
+
 int
 ord_request_take_deadline (ord_request_t *self, int64_t now_ms, ord_why_t *why)
 {
-    assert (self);
+    ord_assert (self);
     int rc = ord_wire_int (&self->body.data, "deadline", false, 1, INT64_MAX,
                            &self->deadline_ms, why);
     if (rc)
@@ -600,7 +611,7 @@ ord_actor (zsock_t *pipe, void *args)
             break;
         bool term = !command || streq (command, "$TERM");
         if (command && streq (command, "REQ") && pointer) {
-            ord_request_t *request = (ord_request_t *) pointer;
+            ord_request_t *request = ord_request_check (pointer);
             s_handle (self, request);
             if (zsock_send (self->replies, "p", request))
                 ord_request_destroy (&request);

@@ -14,7 +14,10 @@ typedef enum { ORD_DOOR_SERVICE, ORD_DOOR_ADMIN, ORD_DOOR_INTERNAL } ord_door_t;
 
 /*  One request on its way through orderd. The front creates it; the actor
     fills `reply` and hands it back; the front sends and destroys it. */
+#define ORD_REQUEST_TAG  0x0bd7e900   /* a live ord_request_t */
+
 struct _ord_request_t {
+    uint32_t tag;                  /* ORD_REQUEST_TAG: it crosses threads as a raw pointer */
     ord_door_t door;
     ord_op_t op;
     zmsg_t *envelope;              /* frames before the body, handed back */
@@ -37,6 +40,10 @@ struct _ord_request_t {
 
 ord_request_t *ord_request_new (ord_door_t door);
 void ord_request_destroy (ord_request_t **self_p);
+
+/*  A request pointer received from another thread: asserts that it is a
+    live ord_request_t, and returns it. */
+ord_request_t *ord_request_check (void *pointer);
 
 /*  Reads the request's optional `deadline` (ms since the epoch, UTC) into
     deadline_ms and checks it against now_ms. Errors: ORD_EBADREQ (not an

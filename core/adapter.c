@@ -94,7 +94,7 @@ ord_adapter_load (const ord_adapter_options_t *options, ord_adapter_t **adapter_
     pthread_mutex_init (&self->lock, NULL);
     self->healthy = true;
     atomic_store (&self->batches, true);
-    self->kind = strdup (options->kind);
+    self->kind = ord_strdup (options->kind);
     self->call_timeout_ms = options->call_timeout_ms;
     dlerror ();
     self->library = dlopen (options->path, RTLD_NOW | RTLD_LOCAL);

@@ -102,8 +102,8 @@ s_auth_actor (zsock_t *pipe, void *args_)
 {
     s_auth_args_t *args = (s_auth_args_t *) args_;
     //  Copies: args lives on the caller's stack only until the signal
-    char *service = strdup (args->service);
-    char *admin = strdup (args->admin);
+    char *service = ord_strdup (args->service);
+    char *admin = ord_strdup (args->admin);
     zsock_t *handler = zsock_new (ZMQ_REP);
     bool failed = true;
     if (!s_folder_readable (service) || !s_folder_readable (admin))

@@ -411,7 +411,7 @@ s_backup_actor (zsock_t *pipe, void *args)
             break;
         bool term = !command || streq (command, "$TERM");
         if (command && streq (command, "REQ") && pointer) {
-            ord_request_t *request = (ord_request_t *) pointer;
+            ord_request_t *request = ord_request_check (pointer);
             if (replies && writer)
                 s_serve (engine, request, writer);
             else

@@ -190,6 +190,16 @@ s_answer_read (ord_front_t *self, ord_request_t *request, ord_read_fn *read)
         s_reply_send (self, request);
 }
 
+//  A request handed back by an actor (or the backup actor), checked.
+static ord_request_t *
+s_recv_reply (zsock_t *replies)
+{
+    void *pointer = NULL;
+    if (zsock_recv (replies, "p", &pointer) || !pointer)
+        return NULL;
+    return ord_request_check (pointer);
+}
+
 //  An actor answered: send the reply, free the actor if it is idle, and
 //  let waiting requests in.
 static int
@@ -200,8 +210,8 @@ s_on_reply (zloop_t *loop, zsock_t *replies, void *arg)
     for (int taken = 0; taken < S_BURST; taken++) {
         if (taken > 0 && !(zsock_events (replies) & ZMQ_POLLIN))
             break;
-        ord_request_t *request = NULL;
-        if (zsock_recv (replies, "p", &request) || !request)
+        ord_request_t *request = s_recv_reply (replies);
+        if (!request)
             break;
         if (ord_op_is (request->op, ORD_OPF_BACKUP))
             self->backup_running = false;
@@ -297,10 +307,8 @@ s_take_ids (ord_front_t *self, ord_request_t *request)
             s_fail (self, &request, ORD_EBADREQ, why.text);
             return false;
         }
-        if (idem.ptr && idem.len && ord_idempotency_key (request, idem)) {
-            s_fail (self, &request, ORD_EINTERNAL, NULL);
-            return false;
-        }
+        if (idem.ptr && idem.len)
+            ord_idempotency_key (request, idem);
     }
     return true;
 }
@@ -591,7 +599,7 @@ ord_front_destroy (ord_front_t **self_p)
     //  Replies that arrived after the loop ended
     ord_request_t *request;
     while (self->replies && zsock_events (self->replies) & ZMQ_POLLIN) {
-        if (zsock_recv (self->replies, "p", &request) || !request)
+        if (!(request = s_recv_reply (self->replies)))
             break;
         ord_request_destroy (&request);
     }
@@ -623,8 +631,8 @@ ord_front_recover (ord_front_t *self)
         ord_pool_dispatch_each (self->pool, ids, ORD_OP_DRIVE);
         zlist_destroy (&ids);
         while (ord_pool_inflight (self->pool) > 0 || ord_pool_waiting (self->pool) > 0) {
-            ord_request_t *request = NULL;
-            if (zsock_recv (self->replies, "p", &request) || !request)
+            ord_request_t *request = s_recv_reply (self->replies);
+            if (!request)
                 break;
             if (request->internal_done)
                 finished++;

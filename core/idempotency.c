@@ -37,23 +37,20 @@ ord_idempotency_destroy (ord_idempotency_t **self_p)
 static char *
 s_hex (const ord_request_t *request)
 {
-    char *hex = (char *) malloc (request->idem_key_size * 2 + 1);
-    assert (hex);
+    char *hex = (char *) ord_malloc (request->idem_key_size * 2 + 1);
     for (size_t i = 0; i < request->idem_key_size; i++)
         sprintf (hex + i * 2, "%02x", (unsigned char) request->idem_key [i]);
     return hex;
 }
 
-int
+void
 ord_idempotency_key (ord_request_t *request, ord_str_t idem)
 {
     const char *op = ord_op_name (request->op);
     size_t user_len = request->user_id.ptr? request->user_id.len: 0;
     size_t op_len = strlen (op);
     request->idem_key_size = user_len + 1 + op_len + 1 + idem.len;
-    request->idem_key = (char *) malloc (request->idem_key_size);
-    if (!request->idem_key)
-        return ORD_EINTERNAL;
+    request->idem_key = (char *) ord_malloc (request->idem_key_size);
     char *at = request->idem_key;
     if (user_len)
         memcpy (at, request->user_id.ptr, user_len);
@@ -64,7 +61,6 @@ ord_idempotency_key (ord_request_t *request, ord_str_t idem)
     *at++ = 0;
     memcpy (at, idem.ptr, idem.len);
     ord_wire_digest (&request->body.data, request->digest);
-    return 0;
 }
 
 //  Answers from a live stored record: its reply when the body matches.
@@ -176,8 +172,7 @@ ord_idempotency_record (ord_batch_t *batch, const ord_request_t *request, int rc
     msgpack_pack_bin_body (&pk, zframe_data (request->reply), zframe_size (request->reply));
     ord_batch_put (batch, ORD_DB_IDEM, request->idem_key, request->idem_key_size,
                    buffer.data, buffer.size);
-    char *age_key = (char *) malloc (8 + request->idem_key_size);
-    assert (age_key);
+    char *age_key = (char *) ord_malloc (8 + request->idem_key_size);
     ord_be64_put (age_key, (uint64_t) now);
     memcpy (age_key + 8, request->idem_key, request->idem_key_size);
     ord_batch_put (batch, ORD_DB_IDEM_AGE, age_key, 8 + request->idem_key_size, "", 0);

@@ -20,8 +20,8 @@ ord_idempotency_t *ord_idempotency_new (ord_engine_t *engine);
 void ord_idempotency_destroy (ord_idempotency_t **self_p);
 
 /*  Sets request->idem_key (user \0 op \0 idem) and request->digest, the
-    digest of its body. Errors: ORD_EINTERNAL (out of memory). */
-int ord_idempotency_key (ord_request_t *request, ord_str_t idem);
+    digest of its body. */
+void ord_idempotency_key (ord_request_t *request, ord_str_t idem);
 
 typedef enum {
     ORD_IDEM_FIRST,                /* no live record: the request goes on, and

@@ -119,9 +119,7 @@ int
 ord_order_from_request (const msgpack_object *request, ord_order_t **order_p,
                         ord_why_t *why)
 {
-    ord_order_t *order = (ord_order_t *) calloc (1, sizeof *order);
-    if (!order)
-        return ORD_EINTERNAL;
+    ord_order_t *order = (ord_order_t *) ord_calloc (1, sizeof *order);
     ord_str_t user_id, cart_id, delivery_mode;
     const msgpack_object *cart, *products, *shipping, *billing, *costs, *user_data;
     int rc = ord_wire_str (request, "user_id", true, ORD_MAX_ID_LEN, &user_id, why);
@@ -154,11 +152,7 @@ ord_order_from_request (const msgpack_object *request, ord_order_t **order_p,
         goto fail;
     }
     order->product_count = products->via.array.size;
-    order->products = (ord_product_t *) calloc (order->product_count, sizeof (ord_product_t));
-    if (!order->products) {
-        rc = ORD_EINTERNAL;
-        goto fail;
-    }
+    order->products = (ord_product_t *) ord_calloc (order->product_count, sizeof (ord_product_t));
     for (size_t i = 0; i < order->product_count; i++) {
         if (products->via.array.ptr [i].type != MSGPACK_OBJECT_MAP) {
             ord_why_set (why, "cart_data.products[%zu]: must be a map", i);
@@ -236,7 +230,7 @@ ord_order_destroy (ord_order_t **self_p)
 void
 ord_order_set (char **field, const char *value)
 {
-    char *copy = value? strdup (value): NULL;
+    char *copy = value? ord_strdup (value): NULL;
     free (*field);
     *field = copy;
 }
@@ -350,9 +344,9 @@ ord_order_unpack (const void *data, size_t size, ord_order_t **order_p)
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     ord_why_t why;
-    ord_order_t *order = (ord_order_t *) calloc (1, sizeof *order);
+    ord_order_t *order = (ord_order_t *) ord_calloc (1, sizeof *order);
     int rc = ORD_ESTORE;
-    if (!order || ord_wire_decode (data, size, &unpacked, &why))
+    if (ord_wire_decode (data, size, &unpacked, &why))
         goto fail;
     const msgpack_object *map = &unpacked.data;
     int64_t rv, number;
@@ -389,9 +383,7 @@ ord_order_unpack (const void *data, size_t size, ord_order_t **order_p)
     if (!products || products->type != MSGPACK_OBJECT_ARRAY || !costs)
         goto fail;
     order->product_count = products->via.array.size;
-    order->products = (ord_product_t *) calloc (order->product_count + 1, sizeof (ord_product_t));
-    if (!order->products)
-        goto fail;
+    order->products = (ord_product_t *) ord_calloc (order->product_count + 1, sizeof (ord_product_t));
     for (size_t i = 0; i < order->product_count; i++) {
         const msgpack_object *item = &products->via.array.ptr [i];
         ord_product_t *product = &order->products [i];

@@ -147,6 +147,13 @@ s_dispatch (ord_pool_t *self, ord_request_t *request)
     if (zsock_send (slot->actor, "sp", "REQ", request)) {
         slot->inflight--;
         self->inflight--;
+        if (slot->inflight == 0) {
+            //  An actor that cannot be reached serves nobody: it stops
+            //  instead of staying bound, and busy, for ever
+            s_unbind (self, slot);
+            s_slot_destroy (&slot);
+            self->live--;
+        }
         self->refuse (self->refuse_arg, request, ORD_EINTERNAL, "cannot reach the order actor");
     }
     return true;
@@ -184,8 +191,10 @@ ord_pool_dispatch_each (ord_pool_t *self, zlist_t *ids, ord_op_t op)
 void
 ord_pool_replied (ord_pool_t *self, const ord_request_t *request)
 {
+    //  An actor stays bound to its order while it holds requests of it
     s_slot_t *slot = (s_slot_t *) zhashx_lookup (self->bound, request->order_id);
-    if (slot && --slot->inflight == 0) {
+    ord_assert (slot && slot->inflight > 0 && self->inflight > 0);
+    if (--slot->inflight == 0) {
         slot->idle_since_mono_ms = zclock_mono ();
         slot->idle_handle = zlistx_add_end (self->idle, slot);
     }
@@ -228,6 +237,7 @@ ord_pool_passivate (ord_pool_t *self, int64_t now_mono_ms, size_t max_stops)
             zlistx_add_end (self->spare, slot);
         else {
             s_slot_destroy (&slot);
+            ord_assert (self->live > 0);
             self->live--;
             stopped++;
         }

@@ -163,7 +163,7 @@ s_queue_saga (ord_saga_ctx_t *ctx)
 static void
 s_commit_send (ord_saga_ctx_t *ctx, bool with_order)
 {
-    assert (!ctx->committing);
+    ord_assert (!ctx->committing);
     if (with_order && ctx->order && ctx->order->status != ORD_STATUS_NONE)
         ord_batch_order (ctx->batch, ctx->order, ctx->stored_status);
     ctx->commit_rc = ord_store_commit_send (ctx->writer, ctx->batch);

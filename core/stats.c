@@ -1,6 +1,7 @@
 /*  stats: fixed-memory histograms and rate windows. */
 #include <stdlib.h>
 #include <string.h>
+#include "fatal.h"
 #include "stats.h"
 
 #define S_SUB_BITS   4
@@ -27,7 +28,7 @@ struct _ord_stats_t {
 ord_stats_t *
 ord_stats_new (void)
 {
-    return (ord_stats_t *) calloc (1, sizeof (ord_stats_t));
+    return (ord_stats_t *) ord_calloc (1, sizeof (ord_stats_t));
 }
 
 void

@@ -527,7 +527,10 @@ typedef struct {
     size_t key_at, key_size, value_at, value_size;
 } s_op_t;
 
+#define S_BATCH_TAG  0x0bda7c40   //  a live ord_batch_t
+
 struct _ord_batch_t {
+    uint32_t tag;               //  S_BATCH_TAG; it crosses to the writer as a pointer
     s_op_t *ops;
     size_t op_count, op_max;
     char *bytes;
@@ -541,6 +544,7 @@ ord_batch_t *
 ord_batch_new (void)
 {
     ord_batch_t *self = (ord_batch_t *) zmalloc (sizeof (ord_batch_t));
+    self->tag = S_BATCH_TAG;
     self->events = zlist_new ();
     return self;
 }
@@ -567,6 +571,7 @@ ord_batch_destroy (ord_batch_t **self_p)
     free (self->ops);
     free (self->bytes);
     free (self->moves);
+    self->tag = 0;
     free (self);
     *self_p = NULL;
 }
@@ -582,8 +587,7 @@ s_batch_copy (ord_batch_t *self, const void *data, size_t size)
 {
     if (self->byte_count + size > self->byte_max) {
         size_t wanted = (self->byte_count + size) * 2 + 256;
-        self->bytes = (char *) realloc (self->bytes, wanted);
-        assert (self->bytes);
+        self->bytes = (char *) ord_realloc (self->bytes, wanted);
         self->byte_max = wanted;
     }
     size_t at = self->byte_count;
@@ -599,8 +603,7 @@ s_batch_op (ord_batch_t *self, ord_db_t db, s_op_kind_t kind, const void *key, s
 {
     if (self->op_count == self->op_max) {
         self->op_max = self->op_max * 2 + 8;
-        self->ops = (s_op_t *) realloc (self->ops, self->op_max * sizeof (s_op_t));
-        assert (self->ops);
+        self->ops = (s_op_t *) ord_realloc (self->ops, self->op_max * sizeof (s_op_t));
     }
     s_op_t *op = &self->ops [self->op_count++];
     op->db = db;
@@ -849,7 +852,9 @@ s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
             zframe_destroy (&pointer);
             break;
         }
+        ord_assert (zframe_size (pointer) == sizeof (ord_batch_t *));
         memcpy (&group [count].batch, zframe_data (pointer), sizeof (ord_batch_t *));
+        ord_assert (group [count].batch && group [count].batch->tag == S_BATCH_TAG);
         zframe_destroy (&pointer);
         group [count].identity = identity;
         group [count].rc = 0;
@@ -921,7 +926,7 @@ s_writer_actor (zsock_t *pipe, void *args_)
     ord_thread_name ("ord-writer");
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     zsock_t *publisher = zsock_new (ZMQ_PUB);
-    assert (router && publisher);
+    ord_assert (router && publisher);
     zsock_set_rcvtimeo (router, 0);
     zsock_set_sndhwm (publisher, 100000);
     const char *failed = zsock_bind (router, "%s", store->writer_endpoint) != 0

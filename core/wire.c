@@ -582,11 +582,9 @@ ord_str_dup (ord_str_t str)
 {
     if (!str.ptr)
         return NULL;
-    char *copy = (char *) malloc (str.len + 1);
-    if (copy) {
-        memcpy (copy, str.ptr, str.len);
-        copy [str.len] = 0;
-    }
+    char *copy = (char *) ord_malloc (str.len + 1);
+    memcpy (copy, str.ptr, str.len);
+    copy [str.len] = 0;
     return copy;
 }
 
@@ -733,8 +731,7 @@ s_pack_canonical (msgpack_packer *pk, const msgpack_object *object, bool top)
         return;
     }
     uint32_t size = object->via.map.size;
-    msgpack_object_kv *sorted = (msgpack_object_kv *) malloc ((size? size: 1) * sizeof *sorted);
-    assert (sorted);
+    msgpack_object_kv *sorted = (msgpack_object_kv *) ord_malloc (size * sizeof *sorted);
     uint32_t kept = 0;
     for (uint32_t i = 0; i < size; i++) {
         ord_str_t key = ord_str_of (&object->via.map.ptr [i].key);
@@ -762,7 +759,7 @@ ord_wire_digest (const msgpack_object *map, uint8_t digest [ORD_DIGEST_SIZE])
     msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
     s_pack_canonical (&pk, map, true);
     zdigest_t *sha = zdigest_new ();
-    assert (sha);
+    ord_assert (sha);
     zdigest_update (sha, (const byte *) buffer.data, buffer.size);
     memcpy (digest, zdigest_data (sha), ORD_DIGEST_SIZE);
     zdigest_destroy (&sha);
