@@ -10,6 +10,8 @@ real tools of Debian's `prometheus` package.
   of the Grafana dashboard evaluates;
 - 300 idle connections to the metrics port leave the service door
   answering, and cost orderd a bounded number of descriptors;
+- a slow payment adapter's timeouts, its health and the sagas it
+  suspends;
 - other paths 404, an empty orderd/metrics turns it off, a port in use or
   a non-loopback address stops orderd at start with exit 2 naming the key.
 
@@ -243,6 +245,35 @@ class IdleConnections(unittest.TestCase):
             # Once they are gone, scrapes are answered again
             wait_until(lambda: fetch(d.metrics_url)[0] == 200, timeout=30,
                        what='a scrape after the idle connections closed')
+
+
+class AdapterTrouble(unittest.TestCase):
+    """A payment adapter slower than orderd waits for: its timeouts, its
+    health and the sagas it suspends show in the metrics."""
+
+    def test_timeouts_adapter_down_and_suspended_sagas(self):
+        overrides = {'payment/latency_ms': 2000, 'payment/timeout_ms': 100}
+        with h.Daemon(overrides=overrides) as d:
+            shop = Shop(d)
+            order = shop.create_ok(make_cart([(SKU, 1, 250)]))
+            self.assertEqual(h.error_code(shop.initiate(order['id'])), 'unavailable')
+
+            def samples():
+                return parse(fetch(d.metrics_url)[2])
+            wait_until(lambda: samples().get(
+                'orderd_sagas_suspended_total{kind="initiate_payment"}', 0) >= 1,
+                timeout=30, what='a suspended initiate_payment saga')
+            got = samples()
+            # Each attempt counts: the saga's drive makes four
+            self.assertGreaterEqual(got.get('orderd_adapter_calls_total{adapter="payment",'
+                                            'op="create",result="timeout"}', 0), 4)
+            self.assertEqual(got.get('orderd_sagas_suspended_total{kind="confirm"}'), 0)
+            self.assertEqual(got.get('orderd_requests_total{op="initiate_payment",'
+                                     'result="unavailable"}'), 1)
+            wait_until(lambda: samples().get('orderd_adapter_up{adapter="payment"}') == 0,
+                       timeout=30, what='the payment adapter reported down')
+            self.assertEqual(samples().get('orderd_adapter_up{adapter="fulfilment"}'), 1)
+            self.assertEqual(samples().get('orderd_orders{status="pending"}'), 1)
 
 
 class Scraped(unittest.TestCase):
