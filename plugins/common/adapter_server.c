@@ -150,6 +150,51 @@ fail:
 }
 
 
+int
+ord_adapter_open (const ord_plugin_args_t *args, const ord_adapter_spec_t *spec,
+                  void *state, MDB_env **env_p, ord_why_t *why)
+{
+    int rc = ord_adapter_env_open (args, spec->maxdbs, env_p, why);
+    if (rc)
+        return rc;
+    MDB_txn *txn;
+    int mdb_rc = mdb_txn_begin (*env_p, NULL, 0, &txn);
+    if (mdb_rc)
+        return ord_adapter_store_error (mdb_rc, "begin", why);
+    if (spec->open) {
+        rc = spec->open (state, txn, args, why);
+        if (rc) {
+            mdb_txn_abort (txn);
+            return rc;
+        }
+    }
+    mdb_rc = mdb_txn_commit (txn);
+    return mdb_rc? ord_adapter_store_error (mdb_rc, "commit", why): 0;
+}
+
+int
+ord_adapter_router_bind (const ord_plugin_args_t *args, zsock_t **router_p, ord_why_t *why)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    *router_p = router;
+    if (!router) {
+        ord_why_set (why, "cannot create the ROUTER socket");
+        return ORD_EINTERNAL;
+    }
+    //  Replies must never be dropped at the high-water mark: the host
+    //  bounds how many calls it has in flight.
+    zsock_set_sndhwm (router, 0);
+    zsock_set_rcvhwm (router, 0);
+    if (!args->endpoint || zsock_bind (router, "%s", args->endpoint) == -1) {
+        ord_why_set (why, "cannot bind to %s: %s",
+                     args->endpoint? args->endpoint: "(no endpoint)",
+                     zmq_strerror (zmq_errno ()));
+        return ORD_ECONFIG;
+    }
+    return 0;
+}
+
+
 //  --------------------------------------------------------------------------
 //  Answering
 
@@ -199,8 +244,8 @@ fail:
     return rc;
 }
 
-static ord_adapter_handler_fn *
-s_find_op (const ord_adapter_spec_t *spec, ord_str_t op)
+ord_adapter_handler_fn *
+ord_adapter_find_op (const ord_adapter_spec_t *spec, ord_str_t op)
 {
     for (const ord_adapter_op_t *entry = spec->ops; entry && entry->op; entry++)
         if (ord_str_eq (op, entry->op))
@@ -291,7 +336,7 @@ s_handle_batch (self_t *self, s_item_t *item, MDB_txn *txn, int64_t now,
             return ORD_EBADREQ;
         }
         rc = ord_wire_str (call, "op", true, 64, &op, why);
-        if (!rc && (ord_str_eq (op, "batch") || !s_find_op (self->spec, op))) {
+        if (!rc && (ord_str_eq (op, "batch") || !ord_adapter_find_op (self->spec, op))) {
             ord_why_set (why, "op: '%.*s' is not an operation of %s", (int) op.len,
                          op.ptr, self->spec->name);
             rc = ORD_EUNKNOWNOP;
@@ -312,7 +357,7 @@ s_handle_batch (self_t *self, s_item_t *item, MDB_txn *txn, int64_t now,
         size_t fields = 0;
         ord_why_t call_why;
         call_why.text [0] = 0;
-        int call_rc = s_call_handler (self, txn, now, s_find_op (self->spec, op), call,
+        int call_rc = s_call_handler (self, txn, now, ord_adapter_find_op (self->spec, op), call,
                                       &fields, &call_why);
         ran++;
         if (call_rc) {
@@ -420,7 +465,7 @@ s_answer (self_t *self, s_item_t *item, zmsg_t *msg, int64_t now,
         goto done;
     }
     bool batch = ord_str_eq (op, "batch");
-    ord_adapter_handler_fn *handler = batch? NULL: s_find_op (self->spec, op);
+    ord_adapter_handler_fn *handler = batch? NULL: ord_adapter_find_op (self->spec, op);
     if (!batch && !handler) {
         ord_why_set (&why, "op: '%.*s' is not an operation of %s",
                      (int) op.len, op.ptr, self->spec->name);
@@ -579,41 +624,13 @@ s_self_init (self_t *self, ord_why_t *why)
     for (size_t i = 0; i < ORD_ADAPTER_MAX_BATCH; i++)
         msgpack_sbuffer_init (&self->items [i].reply);
 
-    rc = ord_adapter_env_open (self->args, self->spec->maxdbs, &self->env, why);
+    rc = ord_adapter_open (self->args, self->spec, self->state, &self->env, why);
     if (rc)
         return rc;
     self->backup = ord_adapter_backup_new (self->env, self->spec->name);
-    MDB_txn *txn;
-    int mdb_rc = mdb_txn_begin (self->env, NULL, 0, &txn);
-    if (mdb_rc)
-        return ord_adapter_store_error (mdb_rc, "begin", why);
-    if (self->spec->open) {
-        rc = self->spec->open (self->state, txn, self->args, why);
-        if (rc) {
-            mdb_txn_abort (txn);
-            return rc;
-        }
-    }
-    mdb_rc = mdb_txn_commit (txn);
-    if (mdb_rc)
-        return ord_adapter_store_error (mdb_rc, "commit", why);
-
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router) {
-        ord_why_set (why, "cannot create the ROUTER socket");
-        return ORD_EINTERNAL;
-    }
-    //  Replies must never be dropped at the high-water mark: the host
-    //  bounds how many calls it has in flight.
-    zsock_set_sndhwm (self->router, 0);
-    zsock_set_rcvhwm (self->router, 0);
-    if (!self->args->endpoint
-    ||  zsock_bind (self->router, "%s", self->args->endpoint) == -1) {
-        ord_why_set (why, "cannot bind to %s: %s",
-                     self->args->endpoint? self->args->endpoint: "(no endpoint)",
-                     zmq_strerror (zmq_errno ()));
-        return ORD_ECONFIG;
-    }
+    rc = ord_adapter_router_bind (self->args, &self->router, why);
+    if (rc)
+        return rc;
     self->poller = zpoller_new (self->pipe, self->router, NULL);
     if (!self->poller) {
         ord_why_set (why, "cannot create a poller");

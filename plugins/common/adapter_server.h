@@ -144,6 +144,22 @@ int ord_adapter_config_int (zconfig_t *config, const char *key, int64_t min,
 int ord_adapter_env_open (const ord_plugin_args_t *args, unsigned int maxdbs,
                           MDB_env **env_p, ord_why_t *why);
 
+/*  ord_adapter_env_open, then spec->open (when set) in a write txn that it
+    commits: the store start-up of every adapter loop. 0 or the ORD_E*
+    code with a one-line reason in *why; *env_p is the caller's to close
+    either way (NULL if it could not be opened). */
+int ord_adapter_open (const ord_plugin_args_t *args, const ord_adapter_spec_t *spec,
+                      void *state, MDB_env **env_p, ord_why_t *why);
+
+/*  A ROUTER bound to args->endpoint, with no high-water mark (the host
+    bounds its calls in flight). 0, or ORD_EINTERNAL / ORD_ECONFIG with a
+    one-line reason; *router_p is the caller's to destroy either way. */
+int ord_adapter_router_bind (const ord_plugin_args_t *args, zsock_t **router_p,
+                             ord_why_t *why);
+
+/*  The handler of `op` in spec->ops, or NULL. */
+ord_adapter_handler_fn *ord_adapter_find_op (const ord_adapter_spec_t *spec, ord_str_t op);
+
 /*  The ORD_E* code of an LMDB failure (MDB_MAP_FULL: ORD_ESTOREFULL, which
     answers `unavailable`; others: ORD_ESTORE, `internal`), with "what:
     mdb_strerror" in *why. */

@@ -596,20 +596,9 @@ s_self_init (self_t *self, ord_why_t *why)
     }
 
     //  orderd's side
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router) {
-        ord_why_set (why, "cannot create the ROUTER socket");
-        return ORD_EINTERNAL;
-    }
-    zsock_set_sndhwm (self->router, 0);
-    zsock_set_rcvhwm (self->router, 0);
-    if (!self->args->endpoint
-    ||  zsock_bind (self->router, "%s", self->args->endpoint) == -1) {
-        ord_why_set (why, "cannot bind to %s: %s",
-                     self->args->endpoint? self->args->endpoint: "(no endpoint)",
-                     zmq_strerror (zmq_errno ()));
-        return ORD_ECONFIG;
-    }
+    rc = ord_adapter_router_bind (self->args, &self->router, why);
+    if (rc)
+        return rc;
     self->poller = zpoller_new (self->pipe, self->router, self->dealer,
                                 self->monitor, NULL);
     if (!self->poller) {

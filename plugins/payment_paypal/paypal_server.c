@@ -234,15 +234,6 @@ s_answer_ping (s_server_t *self, s_call_t *call)
     s_finish (self, call);
 }
 
-static ord_adapter_handler_fn *
-s_find_op (const ord_adapter_spec_t *spec, ord_str_t op)
-{
-    for (const ord_adapter_op_t *entry = spec->ops; entry && entry->op; entry++)
-        if (ord_str_eq (op, entry->op))
-            return entry->handler;
-    return NULL;
-}
-
 //  Puts the call in its order's line: first (ready) or behind the others
 static void
 s_join_order (s_server_t *self, s_call_t *call)
@@ -293,7 +284,7 @@ s_admit (s_server_t *self, s_call_t *call)
         s_answer_ping (self, call);
         return;
     }
-    call->handler = s_find_op (self->spec->spec, op);
+    call->handler = ord_adapter_find_op (self->spec->spec, op);
     if (!call->handler) {
         ord_why_set (&why, "op: '%.*s' is not an operation of %s", (int) op.len, op.ptr,
                      self->spec->spec->name);
@@ -604,42 +595,13 @@ s_server_init (s_server_t *self, ord_why_t *why)
     }
     int rc = s_read_budget (self, why);
     if (rc == 0)
-        rc = ord_adapter_env_open (self->args, self->spec->spec->maxdbs, &self->env, why);
+        rc = ord_adapter_open (self->args, self->spec->spec, self->state, &self->env, why);
     if (rc)
         return rc;
-    MDB_txn *txn;
-    int mdb_rc = mdb_txn_begin (self->env, NULL, 0, &txn);
-    if (mdb_rc)
-        return ord_adapter_store_error (mdb_rc, "begin", why);
-    rc = self->spec->spec->open (self->state, txn, self->args, why);
-    if (rc) {
-        mdb_txn_abort (txn);
-        return rc;
-    }
-    mdb_rc = mdb_txn_commit (txn);
-    if (mdb_rc)
-        return ord_adapter_store_error (mdb_rc, "commit", why);
     self->http = self->spec->http (self->state);
     ord_assert (self->http);            //  spec->open made it, or failed
     self->backup = ord_adapter_backup_new (self->env, self->spec->spec->name);
-
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router) {
-        ord_why_set (why, "cannot create the ROUTER socket");
-        return ORD_EINTERNAL;
-    }
-    //  Replies must never be dropped at the high-water mark: the host
-    //  bounds how many calls it has in flight.
-    zsock_set_sndhwm (self->router, 0);
-    zsock_set_rcvhwm (self->router, 0);
-    if (!self->args->endpoint
-    ||  zsock_bind (self->router, "%s", self->args->endpoint) == -1) {
-        ord_why_set (why, "cannot bind to %s: %s",
-                     self->args->endpoint? self->args->endpoint: "(no endpoint)",
-                     zmq_strerror (zmq_errno ()));
-        return ORD_ECONFIG;
-    }
-    return 0;
+    return ord_adapter_router_bind (self->args, &self->router, why);
 }
 
 void
