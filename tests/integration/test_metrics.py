@@ -126,6 +126,8 @@ class MetricsDoor(unittest.TestCase):
         # The process started before this test asked
         self.assertLess(samples['process_start_time_seconds'], time.time() + 1)
         self.assertGreater(samples['process_start_time_seconds'], time.time() - 600 * SLOW)
+        # docs/OPERATIONS.md names the server's thread
+        self.assertIn('MHD-single', h.thread_names(self.d.proc.pid))
 
     @unittest.skipUnless(have(PROMTOOL), 'promtool not installed (Debian prometheus)')
     def test_promtool_checks_a_live_exposition(self):
