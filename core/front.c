@@ -14,6 +14,7 @@
 #include "reads.h"
 
 #define S_SCAN_MAX        256      //  sagas picked up per recovery pass
+#define S_RECOVERY_PASSES 100000   //  ...passes at most (each finishes one or more)
 #define S_STOP_GRACE_MS   30000    //  in-flight work gets this long at stop
 #define S_BURST           64       //  messages taken from one socket a wake-up
 #define S_REPLY_KEEP      65536    //  a reply buffer grown past this is freed
@@ -619,12 +620,18 @@ size_t
 ord_front_recover (ord_front_t *self)
 {
     size_t handled = 0;
-    while (true) {
+    for (size_t pass = 0; pass < S_RECOVERY_PASSES; pass++) {
         MDB_txn *txn;
         if (ord_store_read (self->engine->store, &txn))
             break;
-        zlist_t *ids = ord_store_saga_ids (self->engine->store, txn, S_SCAN_MAX);
+        zlist_t *ids = NULL;
+        int rc = ord_store_saga_ids (self->engine->store, txn, S_SCAN_MAX, &ids);
         mdb_txn_abort (txn);
+        if (rc) {
+            zsys_warning ("recovery: cannot read the sagas: %s; the background retry "
+                          "takes them", ord_strerror (rc));
+            break;
+        }
         size_t count = zlist_size (ids), finished = 0;
         //  A suspended saga stays in the store and is left to the
         //  background retry, so a pass that finishes none ends recovery

@@ -34,9 +34,13 @@ s_reap_payment_timeouts (zloop_t *loop, int timer_id, void *arg)
     MDB_txn *txn;
     if (self->stopping || ord_store_read (self->engine->store, &txn))
         return 0;
-    zlist_t *due = ord_store_due_timers (self->engine->store, txn, ord_engine_now (), S_SCAN_MAX);
+    zlist_t *due = NULL;
+    int rc = ord_store_due_timers (self->engine->store, txn, ord_engine_now (), S_SCAN_MAX, &due);
     mdb_txn_abort (txn);
-    ord_pool_dispatch_each (self->pool, due, ORD_OP_TIMEOUT);
+    if (rc)
+        zsys_warning ("payment timeouts: cannot read the timers: %s", ord_strerror (rc));
+    else
+        ord_pool_dispatch_each (self->pool, due, ORD_OP_TIMEOUT);
     zlist_destroy (&due);
     return 0;
 }
@@ -86,9 +90,13 @@ s_retry_sagas (zloop_t *loop, int timer_id, void *arg)
     MDB_txn *txn;
     if (self->stopping || ord_store_read (self->engine->store, &txn))
         return 0;
-    zlist_t *ids = ord_store_saga_ids (self->engine->store, txn, S_SCAN_MAX);
+    zlist_t *ids = NULL;
+    int rc = ord_store_saga_ids (self->engine->store, txn, S_SCAN_MAX, &ids);
     mdb_txn_abort (txn);
-    ord_pool_dispatch_each (self->pool, ids, ORD_OP_DRIVE);
+    if (rc)
+        zsys_warning ("saga retry: cannot read the sagas: %s", ord_strerror (rc));
+    else
+        ord_pool_dispatch_each (self->pool, ids, ORD_OP_DRIVE);
     zlist_destroy (&ids);
     return 0;
 }

@@ -146,10 +146,12 @@ ord_reads_get (ord_reads_t *self, const ord_request_t *request, msgpack_packer *
     }
     if (rc == 0 && history) {
         s_history_pack_t walk = { pk, 0 };
-        ord_store_history (store, txn, request->order_id, s_history_count, &walk);
-        ord_pack_cstr (pk, "history");
-        msgpack_pack_array (pk, walk.count);
-        ord_store_history (store, txn, request->order_id, s_history_pack, &walk);
+        rc = ord_store_history (store, txn, request->order_id, s_history_count, &walk);
+        if (rc == 0) {
+            ord_pack_cstr (pk, "history");
+            msgpack_pack_array (pk, walk.count);
+            rc = ord_store_history (store, txn, request->order_id, s_history_pack, &walk);
+        }
     }
     s_read_end (self);
     if (rc == ORD_ENOTFOUND)

@@ -327,6 +327,8 @@ ord_store_history (ord_store_t *self, MDB_txn *txn, const char *id,
         mdb_rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
     }
     mdb_cursor_close (cursor);
+    if (!rc && mdb_rc && mdb_rc != MDB_NOTFOUND)
+        rc = ORD_ESTORE;
     return rc;
 }
 
@@ -434,14 +436,27 @@ ord_store_last_id (ord_store_t *self, MDB_txn *txn, char id [ORD_ORDER_ID_SIZE])
     return 0;
 }
 
-zlist_t *
-ord_store_saga_ids (ord_store_t *self, MDB_txn *txn, size_t max)
+//  The end of a cursor walk: 0 when it ran out of keys or stopped on its
+//  own, ORD_ESTORE (and no list) when LMDB failed on the way.
+static int
+s_walk_end (MDB_cursor *cursor, int mdb_rc, zlist_t **ids_p)
 {
-    zlist_t *ids = zlist_new ();
-    zlist_autofree (ids);
+    mdb_cursor_close (cursor);
+    if (mdb_rc == 0 || mdb_rc == MDB_NOTFOUND)
+        return 0;
+    zlist_destroy (ids_p);
+    return ORD_ESTORE;
+}
+
+int
+ord_store_saga_ids (ord_store_t *self, MDB_txn *txn, size_t max, zlist_t **ids_p)
+{
+    *ids_p = NULL;
     MDB_cursor *cursor;
     if (mdb_cursor_open (txn, self->dbi [ORD_DB_SAGAS], &cursor))
-        return ids;
+        return ORD_ESTORE;
+    zlist_t *ids = zlist_new ();
+    zlist_autofree (ids);
     MDB_val key, value;
     int rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
     while (rc == 0 && zlist_size (ids) < max) {
@@ -453,18 +468,21 @@ ord_store_saga_ids (ord_store_t *self, MDB_txn *txn, size_t max)
         }
         rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
     }
-    mdb_cursor_close (cursor);
-    return ids;
+    rc = s_walk_end (cursor, rc, &ids);
+    *ids_p = ids;
+    return rc;
 }
 
-zlist_t *
-ord_store_due_timers (ord_store_t *self, MDB_txn *txn, int64_t now, size_t max)
+int
+ord_store_due_timers (ord_store_t *self, MDB_txn *txn, int64_t now, size_t max,
+                      zlist_t **ids_p)
 {
-    zlist_t *ids = zlist_new ();
-    zlist_autofree (ids);
+    *ids_p = NULL;
     MDB_cursor *cursor;
     if (mdb_cursor_open (txn, self->dbi [ORD_DB_TIMERS], &cursor))
-        return ids;
+        return ORD_ESTORE;
+    zlist_t *ids = zlist_new ();
+    zlist_autofree (ids);
     MDB_val key, value;
     int rc = mdb_cursor_get (cursor, &key, &value, MDB_FIRST);
     while (rc == 0 && zlist_size (ids) < max
@@ -476,8 +494,9 @@ ord_store_due_timers (ord_store_t *self, MDB_txn *txn, int64_t now, size_t max)
         zlist_append (ids, id);
         rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
     }
-    mdb_cursor_close (cursor);
-    return ids;
+    rc = s_walk_end (cursor, rc, &ids);
+    *ids_p = ids;
+    return rc;
 }
 
 void

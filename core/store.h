@@ -2,7 +2,7 @@
     do, and the single writer that commits many actors' batches in one
     transaction (group commit) and publishes their events after the commit.
 
-    Databases (PROTOCOL.md §4; DESIGN.md "Storage"):
+    Databases (the states and sagas they hold: docs/PROTOCOL.md §4):
       meta        "magic" -> "orderd", "schema" -> ORD_STORE_SCHEMA
       orders      id -> order record (msgpack, with its record version)
       history     id + seq (4 bytes BE) -> transition
@@ -16,7 +16,17 @@
     meta also keeps one counter of orders per status ("count/<status>",
     8 bytes BE), kept by the writer, so stats never scans.
     Reads use MDB_NOTLS read transactions, so they never wait for the
-    writer and may be used from any thread. */
+    writer and may be used from any thread.
+
+    Caveats (LMDB's, which this module passes on):
+      - one write transaction at a time: every change goes through the
+        writer; only start-up and tests commit directly;
+      - the reader table has max_readers slots (ord_store_open): every
+        thread that reads at the same time takes one;
+      - what a read returns points into the map and is valid only until
+        its transaction ends: copy it first;
+      - the map is a fixed size: a full map is ORD_ESTOREFULL, an error to
+        answer (`unavailable`), never a crash. */
 #ifndef ORD_STORE_H_INCLUDED
 #define ORD_STORE_H_INCLUDED
 
@@ -75,7 +85,8 @@ int ord_store_get_order (ord_store_t *self, MDB_txn *txn, const char *id,
                          ord_order_t **order_p);
 
 /*  Calls `fn` for each history entry of an order, in order; stops at the
-    first non-zero return and returns it. */
+    first non-zero return and returns it. Errors: ORD_ESTORE (a cursor
+    failed, or an entry is unreadable), or what `fn` returned. */
 typedef int (ord_history_fn) (const ord_transition_t *transition, void *arg);
 int ord_store_history (ord_store_t *self, MDB_txn *txn, const char *id,
                        ord_history_fn *fn, void *arg);
@@ -90,18 +101,26 @@ typedef struct {
 
 /*  Orders matching the query, newest first: *orders_p is a zlist of
     ord_order_t * that the caller destroys (with their orders); *more is
-    set when more orders may follow the last one. */
+    set when more orders may follow the last one. Errors: ORD_ESTORE (a
+    cursor failed, or a record is unreadable; then *orders_p is left
+    alone). */
 int ord_store_list (ord_store_t *self, MDB_txn *txn, const ord_list_query_t *query,
                     zlist_t **orders_p, bool *more);
 
-/*  The greatest order id stored, or "" when there is none. */
+/*  The greatest order id stored, or "" when there is none. Errors:
+    ORD_ESTORE. */
 int ord_store_last_id (ord_store_t *self, MDB_txn *txn, char id [ORD_ORDER_ID_SIZE]);
 
-/*  Up to `max` ids of orders with a saga record (unfinished sagas). */
-zlist_t *ord_store_saga_ids (ord_store_t *self, MDB_txn *txn, size_t max);
+/*  Up to `max` ids of orders with a saga record (unfinished sagas), in
+    *ids_p (a zlist of strings the caller destroys). Errors: ORD_ESTORE
+    (a cursor failed: *ids_p is NULL, never a short list). */
+int ord_store_saga_ids (ord_store_t *self, MDB_txn *txn, size_t max, zlist_t **ids_p);
 
-/*  Up to `max` ids of orders whose payment timeout is at or before `now`. */
-zlist_t *ord_store_due_timers (ord_store_t *self, MDB_txn *txn, int64_t now, size_t max);
+/*  Up to `max` ids of orders whose payment timeout is at or before `now`,
+    earliest first, in *ids_p as ord_store_saga_ids. Errors: ORD_ESTORE
+    (*ids_p is NULL). */
+int ord_store_due_timers (ord_store_t *self, MDB_txn *txn, int64_t now, size_t max,
+                          zlist_t **ids_p);
 
 /*  Number of orders, store size in bytes, and map size. */
 void ord_store_usage (ord_store_t *self, MDB_txn *txn, size_t *orders,
@@ -171,7 +190,9 @@ int ord_store_commit_wait (zsock_t *client);
 typedef int (ord_store_barrier_fn) (void *arg);
 int ord_store_barrier (zsock_t *client, ord_store_barrier_fn *fn, void *arg);
 
-/*  Commits a batch directly (no writer running: start-up, tests). */
+/*  Commits a batch directly (no writer running: start-up, tests). The
+    batch is left as it was. Errors: ORD_ESTOREFULL, ORD_ESTORE (then
+    nothing of it was written). */
 int ord_store_commit_direct (ord_store_t *self, ord_batch_t *batch);
 
 //  Key helpers shared by the modules that build batches

@@ -298,7 +298,8 @@ s_saga_count (fixture_t *fx)
 {
     MDB_txn *txn;
     assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
-    zlist_t *ids = ord_store_saga_ids (fx->engine->store, txn, 100);
+    zlist_t *ids = NULL;
+    assert_int_equal (ord_store_saga_ids (fx->engine->store, txn, 100, &ids), 0);
     size_t count = zlist_size (ids);
     zlist_destroy (&ids);
     mdb_txn_abort (txn);
@@ -544,7 +545,8 @@ test_confirm_captures_once_and_reduces_stock (void **state)
     //  No payment timeout left to fire
     MDB_txn *txn;
     assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
-    zlist_t *due = ord_store_due_timers (fx->engine->store, txn, INT64_MAX, 10);
+    zlist_t *due = NULL;
+    assert_int_equal (ord_store_due_timers (fx->engine->store, txn, INT64_MAX, 10, &due), 0);
     assert_int_equal (zlist_size (due), 0);
     zlist_destroy (&due);
     mdb_txn_abort (txn);

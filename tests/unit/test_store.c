@@ -465,7 +465,8 @@ test_failing_batch_writes_nothing (void **state)
     ord_batch_destroy (&batch);
     MDB_txn *txn;
     assert_int_equal (ord_store_read (fx->store, &txn), 0);
-    zlist_t *ids = ord_store_saga_ids (fx->store, txn, 10);
+    zlist_t *ids = NULL;
+    assert_int_equal (ord_store_saga_ids (fx->store, txn, 10, &ids), 0);
     assert_int_equal (zlist_size (ids), 0);
     zlist_destroy (&ids);
     mdb_txn_abort (txn);
@@ -677,15 +678,16 @@ test_due_timers_in_deadline_order (void **state)
     ord_order_t *middle = s_create (fx, 3, "alice", 2000);
     MDB_txn *txn;
     assert_int_equal (ord_store_read (fx->store, &txn), 0);
-    zlist_t *ids = ord_store_due_timers (fx->store, txn, 3500, 10);
+    zlist_t *ids = NULL;
+    assert_int_equal (ord_store_due_timers (fx->store, txn, 3500, 10, &ids), 0);
     assert_int_equal (zlist_size (ids), 2);
     assert_string_equal ((char *) zlist_first (ids), early->id);
     assert_string_equal ((char *) zlist_next (ids), middle->id);
     zlist_destroy (&ids);
-    ids = ord_store_due_timers (fx->store, txn, 10000, 1);
+    assert_int_equal (ord_store_due_timers (fx->store, txn, 10000, 1, &ids), 0);
     assert_int_equal (zlist_size (ids), 1);
     zlist_destroy (&ids);
-    ids = ord_store_due_timers (fx->store, txn, 1999, 10);
+    assert_int_equal (ord_store_due_timers (fx->store, txn, 1999, 10, &ids), 0);
     assert_int_equal (zlist_size (ids), 0);
     zlist_destroy (&ids);
     mdb_txn_abort (txn);
@@ -702,11 +704,30 @@ test_cleared_timer_is_no_longer_due (void **state)
     s_move (fx, order, ORD_STATUS_CANCELLED, ORD_TRIGGER_CANCEL, 1500);   //  clears it
     MDB_txn *txn;
     assert_int_equal (ord_store_read (fx->store, &txn), 0);
-    zlist_t *ids = ord_store_due_timers (fx->store, txn, INT64_MAX, 10);
+    zlist_t *ids = NULL;
+    assert_int_equal (ord_store_due_timers (fx->store, txn, INT64_MAX, 10, &ids), 0);
     assert_int_equal (zlist_size (ids), 0);
     zlist_destroy (&ids);
     mdb_txn_abort (txn);
     ord_order_destroy (&order);
+}
+
+//  A scan that fails says so: no short or empty list that looks like
+//  "nothing to do" (here the transaction is reset, so no cursor opens)
+static void
+test_a_failed_scan_is_an_error_not_an_empty_list (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    MDB_txn *txn;
+    assert_int_equal (ord_store_read (fx->store, &txn), 0);
+    mdb_txn_reset (txn);
+    zlist_t *ids = (zlist_t *) txn;
+    assert_int_equal (ord_store_saga_ids (fx->store, txn, 10, &ids), ORD_ESTORE);
+    assert_null (ids);
+    ids = (zlist_t *) txn;
+    assert_int_equal (ord_store_due_timers (fx->store, txn, INT64_MAX, 10, &ids), ORD_ESTORE);
+    assert_null (ids);
+    mdb_txn_abort (txn);
 }
 
 static void
@@ -723,11 +744,12 @@ test_saga_ids_lists_unfinished_sagas (void **state)
     ord_batch_destroy (&batch);
     MDB_txn *txn;
     assert_int_equal (ord_store_read (fx->store, &txn), 0);
-    zlist_t *ids = ord_store_saga_ids (fx->store, txn, 10);
+    zlist_t *ids = NULL;
+    assert_int_equal (ord_store_saga_ids (fx->store, txn, 10, &ids), 0);
     assert_int_equal (zlist_size (ids), 3);
     assert_string_equal ((char *) zlist_first (ids), "o0000000000000001");
     zlist_destroy (&ids);
-    ids = ord_store_saga_ids (fx->store, txn, 2);
+    assert_int_equal (ord_store_saga_ids (fx->store, txn, 2, &ids), 0);
     assert_int_equal (zlist_size (ids), 2);
     zlist_destroy (&ids);
     mdb_txn_abort (txn);
@@ -1201,6 +1223,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_due_timers_in_deadline_order, setup, teardown),
         cmocka_unit_test_setup_teardown (test_cleared_timer_is_no_longer_due, setup, teardown),
         cmocka_unit_test_setup_teardown (test_saga_ids_lists_unfinished_sagas, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_a_failed_scan_is_an_error_not_an_empty_list, setup, teardown),
         cmocka_unit_test_setup_teardown (test_status_counts_follow_the_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown (test_usage_counts_orders_and_grows, setup, teardown),
         cmocka_unit_test (test_key_helpers),
