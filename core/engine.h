@@ -24,7 +24,8 @@ typedef struct {
     int64_t started_at;
     int64_t reserve_ttl_ms;        /* fulfilment/reserve_ttl_ms, else the payment timeout */
     atomic_uint_fast64_t transitions;
-    atomic_uint_fast64_t sagas_recovered;
+    atomic_uint_fast64_t sagas_recovered;  /* finished or compensated by start-up recovery */
+    atomic_uint_fast64_t sagas_recovering; /* handed to actors by it, not yet ended */
 } ord_engine_t;
 
 /*  Opens the store in config->data_dir, starts its writer (which binds

@@ -12,9 +12,8 @@
 #include "housekeeping.h"
 #include "idempotency.h"
 #include "reads.h"
+#include "recovery.h"
 
-#define S_SCAN_MAX        256      //  sagas picked up per recovery pass
-#define S_RECOVERY_PASSES 100000   //  ...passes at most (each finishes one or more)
 #define S_STOP_GRACE_MS   30000    //  in-flight work gets this long at stop
 #define S_BURST           64       //  messages taken from one socket a wake-up
 #define S_REPLY_KEEP      65536    //  a reply buffer grown past this is freed
@@ -33,6 +32,7 @@ struct _ord_front_t {
     ord_housekeeping_t *housekeeping;
     zactor_t *backup;              //  runs admin backups, one at a time
     bool backup_running;
+    ord_recovery_t *recovery;
     int64_t last_ms;
     uint32_t last_seq;
     bool stopping;
@@ -119,6 +119,8 @@ s_finish (ord_front_t *self, ord_request_t **request_p, const msgpack_sbuffer *p
             ord_debug ("a %s reply was not sent: %s", ord_op_name (request->op),
                        zmq_strerror (zmq_errno ()));
     }
+    if (request->door == ORD_DOOR_INTERNAL)
+        ord_recovery_request_ended (self->recovery, request);
     //  The body is not read again: the decoded request points into it, but
     //  destroying that only frees its own zone
     s_frame_free (self, &request->body_frame);
@@ -552,6 +554,7 @@ ord_front_new (ord_engine_t *engine, ord_front_t **front_p, ord_why_t *why)
     self->pool = ord_pool_new (engine, s_refuse, self);
     self->idempotency = ord_idempotency_new (engine);
     self->reads = ord_reads_new (engine, self->stats, self->pool);
+    self->recovery = ord_recovery_new (engine, self->pool);
     snprintf (engine->replies, sizeof engine->replies, "inproc://orderd-replies-%p", (void *) self);
     self->replies = zsock_new (ZMQ_PULL);
     if (!self->replies || zsock_bind (self->replies, "%s", engine->replies) || !self->stats) {
@@ -595,6 +598,7 @@ ord_front_destroy (ord_front_t **self_p)
     //  Waits for a backup still running: its copy is then whole
     zactor_destroy (&self->backup);
     ord_reads_destroy (&self->reads);
+    ord_recovery_destroy (&self->recovery);
     //  Actors first: they may still hold requests that point at nothing here
     ord_pool_destroy (&self->pool);
     //  Replies that arrived after the loop ended
@@ -619,40 +623,7 @@ ord_front_destroy (ord_front_t **self_p)
 size_t
 ord_front_recover (ord_front_t *self)
 {
-    size_t handled = 0;
-    for (size_t pass = 0; pass < S_RECOVERY_PASSES; pass++) {
-        MDB_txn *txn;
-        if (ord_store_read (self->engine->store, &txn))
-            break;
-        zlist_t *ids = NULL;
-        int rc = ord_store_saga_ids (self->engine->store, txn, S_SCAN_MAX, &ids);
-        mdb_txn_abort (txn);
-        if (rc) {
-            zsys_warning ("recovery: cannot read the sagas: %s; the background retry "
-                          "takes them", ord_strerror (rc));
-            break;
-        }
-        size_t count = zlist_size (ids), finished = 0;
-        //  A suspended saga stays in the store and is left to the
-        //  background retry, so a pass that finishes none ends recovery
-        ord_pool_dispatch_each (self->pool, ids, ORD_OP_DRIVE);
-        zlist_destroy (&ids);
-        while (ord_pool_inflight (self->pool) > 0 || ord_pool_waiting (self->pool) > 0) {
-            ord_request_t *request = s_recv_reply (self->replies);
-            if (!request)
-                break;
-            if (request->internal_done)
-                finished++;
-            ord_pool_replied (self->pool, request);
-            ord_request_destroy (&request);
-            ord_pool_drain (self->pool);
-        }
-        handled += finished;
-        if (count < S_SCAN_MAX || finished == 0)
-            break;
-    }
-    atomic_store (&self->engine->sagas_recovered, handled);
-    return handled;
+    return ord_recovery_start (self->recovery);
 }
 
 int

@@ -15,8 +15,10 @@ typedef struct _ord_front_t ord_front_t;
 int ord_front_new (ord_engine_t *engine, ord_front_t **front_p, ord_why_t *why);
 void ord_front_destroy (ord_front_t **self_p);
 
-/*  Drives every unfinished saga to its end (or suspension) before the
-    doors open. Returns how many sagas it handled. */
+/*  Hands every unfinished saga to its order's actor, to be driven in the
+    background once the doors are open (recovery.h); returns how many.
+    Call before ord_front_open, so that a request for a recovered order
+    waits behind its drive. */
 size_t ord_front_recover (ord_front_t *self);
 
 /*  Binds the service and admin doors. Errors: ORD_ECONFIG with *why. */

@@ -1,6 +1,7 @@
 /*  orderd: the order service daemon. Loads the configuration, opens the
-    store, loads the adapters, recovers unfinished sagas, opens the doors,
-    and serves until SIGINT or SIGTERM. */
+    store, loads the adapters, hands unfinished sagas to recovery, opens
+    the doors (recovery goes on behind them), and serves until SIGINT or
+    SIGTERM. */
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -182,9 +183,10 @@ main (int argc, char *argv [])
         s_fail ("doors", &why);
         goto done;
     }
-    size_t recovered = ord_front_recover (front);
-    if (recovered)
-        zsys_info ("recovery: %zu unfinished sagas finished or compensated", recovered);
+    size_t recovering = ord_front_recover (front);
+    if (recovering)
+        zsys_info ("recovery: %zu unfinished sagas handed to their actors; the doors open meanwhile",
+                   recovering);
     if (config->curve) {
         auth = ord_auth_new (config->service_clients, config->admin_clients, &why);
         if (!auth) {

@@ -245,7 +245,7 @@ ord_reads_health (ord_reads_t *self, const ord_request_t *request, msgpack_packe
     bool adapters_ok = ord_adapter_healthy (engine->payment, NULL, 0)
                     && ord_adapter_healthy (engine->fulfilment, NULL, 0);
     const char *status = !store_ok? "down": (!adapters_ok || store_full)? "degraded": "ok";
-    ord_reply_begin (pk, request->rid, true, detailed? 7: 1);
+    ord_reply_begin (pk, request->rid, true, detailed? 8: 1);
     ord_pack_kv_cstr (pk, "status", status);
     if (detailed) {
         ord_pack_cstr (pk, "checks");
@@ -262,6 +262,7 @@ ord_reads_health (ord_reads_t *self, const ord_request_t *request, msgpack_packe
         ord_pack_kv_int (pk, "live_actors", (int64_t) ord_pool_live (self->pool));
         ord_pack_kv_int (pk, "orders", (int64_t) orders);
         ord_pack_kv_int (pk, "sagas_recovered", (int64_t) atomic_load (&engine->sagas_recovered));
+        ord_pack_kv_int (pk, "sagas_recovering", (int64_t) atomic_load (&engine->sagas_recovering));
         ord_pack_kv_int (pk, "queue_depth", (int64_t) ord_pool_waiting (self->pool));
     }
     return 0;
@@ -330,7 +331,7 @@ ord_reads_stats (ord_reads_t *self, const ord_request_t *request, msgpack_packer
     }
     uint64_t commits, batches, largest;
     ord_store_commit_stats (engine->store, &commits, &batches, &largest);
-    ord_reply_begin (pk, request->rid, true, 15);
+    ord_reply_begin (pk, request->rid, true, 16);
     ord_pack_cstr (pk, "counts");
     msgpack_pack_map (pk, ORD_STATUS_COUNT - 1);
     for (int status = ORD_STATUS_PENDING; status < ORD_STATUS_COUNT; status++)
@@ -362,5 +363,6 @@ ord_reads_stats (ord_reads_t *self, const ord_request_t *request, msgpack_packer
     s_pack_adapter_check (pk, engine->payment);
     s_pack_adapter_check (pk, engine->fulfilment);
     ord_pack_kv_int (pk, "sagas_recovered", (int64_t) atomic_load (&engine->sagas_recovered));
+    ord_pack_kv_int (pk, "sagas_recovering", (int64_t) atomic_load (&engine->sagas_recovering));
     return 0;
 }

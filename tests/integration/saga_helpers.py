@@ -57,6 +57,15 @@ def wait_until(pred, timeout=10.0, interval=0.05, what='condition'):
         time.sleep(interval)
 
 
+def wait_recovered(client, timeout=10.0):
+    """Waits until start-up recovery, which runs behind open doors, has
+    ended (health `sagas_recovering` is 0); returns that detailed health."""
+    def over():
+        r = client.call('health', detailed=True)
+        return r if r.get('ok') is True and r.get('sagas_recovering') == 0 else None
+    return wait_until(over, timeout, 0.05, 'start-up recovery to end')
+
+
 def wait_exit(daemon, timeout=10.0):
     """Waits for the daemon process to exit on its own; returns its status
     (None if it is still running after timeout seconds)."""

@@ -2,9 +2,9 @@
 """Crash points: for every point `orderd --crash-points` lists, a fresh
 daemon started with ORDERD_CRASH_AT=<point> is driven through the flow that
 reaches it, must SIGKILL itself there, and after a restart (without the
-variable) recovery must have finished or compensated the saga before the
-doors opened (PROTOCOL.md §4.2): orders in allowed states, stock conserved,
-no capture twice, no saga left.
+variable) recovery, which runs behind open doors, must have finished or
+compensated the saga once it ends (PROTOCOL.md §4.2): orders in allowed
+states, stock conserved, no capture twice, no saga left.
 
     /usr/bin/python3 tests/integration/test_crash.py [-v] [CrashPoints.test_confirm_paid]
 """
@@ -123,8 +123,9 @@ class CrashPoints(unittest.TestCase):
                       'the daemon died, but not at %s' % point)
 
     def restart(self):
-        """Restarts without the crash variable; fresh sockets; checks that
-        recovery left no saga behind (before any background retry)."""
+        """Restarts without the crash variable; fresh sockets; waits for
+        recovery to end and checks that it left no saga behind (before any
+        background retry)."""
         for c in self.d.clients:
             c.close()
         self.d.clients = []
@@ -132,8 +133,7 @@ class CrashPoints(unittest.TestCase):
         self.admin = self.d.admin_client(timeout_ms=5000)
         self.shop = sh.Shop(self.d, user=self.shop.user,
                             client=self.d.client('dealer', timeout_ms=5000), admin=self.admin)
-        r = self.shop.c.call('health', detailed=True)
-        self.assertIs(r.get('ok'), True, r)
+        r = sh.wait_recovered(self.shop.c)
         self.recovered = r.get('sagas_recovered')     # checked by finish()
         orders = h.list_all_orders(self.admin)
         problems = []
@@ -148,8 +148,8 @@ class CrashPoints(unittest.TestCase):
 
     def finish(self):
         self.assertIsInstance(self.recovered, int)
-        self.assertGreaterEqual(self.recovered, 1, 'health {detailed: true} right after the'
-                                ' restart should count the interrupted saga in sagas_recovered')
+        self.assertGreaterEqual(self.recovered, 1, 'health {detailed: true} once recovery'
+                                ' ended should count the interrupted saga in sagas_recovered')
         sh.settle_and_check(self.d, self.admin, self.skus, service=self.shop.c,
                             saga_timeout=1.0)
         self.d.stop()

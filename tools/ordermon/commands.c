@@ -204,7 +204,8 @@ om_cmd_health (const om_opts_t *opts)
     s_kv (table, "uptime", NULL, om_duration (om_field_int (map, "uptime_ms", 0), text, sizeof text));
     const char *counters [][2] = {
         { "live actors", "live_actors" }, { "orders", "orders" },
-        { "queue depth", "queue_depth" }, { "sagas recovered", "sagas_recovered" }
+        { "queue depth", "queue_depth" }, { "sagas recovered", "sagas_recovered" },
+        { "sagas recovering", "sagas_recovering" }
     };
     for (size_t i = 0; i < sizeof counters / sizeof counters [0]; i++)
         s_kv (table, counters [i][0], NULL, om_field_str (map, counters [i][1], "-", text, sizeof text));
