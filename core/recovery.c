@@ -100,7 +100,7 @@ s_page_ended (ord_recovery_t *self)
 size_t
 ord_recovery_start (ord_recovery_t *self)
 {
-    assert (!self->over && self->started_at_mono_ms == 0);
+    ord_assert (!self->over && self->started_at_mono_ms == 0);
     self->started_at_mono_ms = zclock_mono ();
     size_t handed = s_hand_out_page (self);
     s_page_ended (self);
@@ -115,7 +115,8 @@ ord_recovery_request_ended (ord_recovery_t *self, const ord_request_t *request)
         return;                    //  not one of recovery's drives
     zhashx_delete (self->drives, request->order_id);
     //  Each drive was counted once, when it went into `drives`
-    atomic_fetch_sub (&self->engine->sagas_recovering, 1);
+    uint_fast64_t running = atomic_fetch_sub (&self->engine->sagas_recovering, 1);
+    ord_assert (running > 0);
     if (request->internal_done) {
         self->page_finished++;
         self->finished++;
