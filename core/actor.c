@@ -497,7 +497,7 @@ s_do_stock (self_t *self, ord_request_t *request)
     int64_t set = -1;
     const msgpack_object *body = &request->body.data;
     if (ord_wire_str (body, "sku", true, ORD_MAX_TEXT_LEN, &sku, &why)
-    ||  ord_wire_int (body, "set", false, 0, INT32_MAX, &set, &why)) {
+    ||  ord_wire_int (body, "set", false, 0, ORD_STOCK_MAX, &set, &why)) {
         s_answer (self, request, ORD_EBADREQ, why.text, false);
         return;
     }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "engine.h"
 #include "fatal.h"
+#include "number.h"
 #include "store.h"
 
 static const char *s_db_names [ORD_DB_COUNT] = {
@@ -191,7 +192,8 @@ s_check_schema (ord_store_t *self, ord_why_t *why)
         char version [16];
         memcpy (version, schema.mv_data, schema.mv_size);
         version [schema.mv_size] = 0;
-        if (atoi (version) != ORD_STORE_SCHEMA) {
+        int64_t number = 0;
+        if (!ord_number_parse (version, false, &number) || number != ORD_STORE_SCHEMA) {
             ord_why_set (why, "the data directory has schema version %s; this orderd reads %d",
                          version, ORD_STORE_SCHEMA);
             result = ORD_ESCHEMA;

@@ -17,6 +17,9 @@
 #define ORD_WIRE_VERSION     1
 #define ORD_WIRE_MAX_DEPTH   16      /* nesting of maps and arrays in a body */
 #define ORD_DIGEST_SIZE      20
+/*  The most units of one sku a stock count holds, wherever it is set: the
+    admin `stock` op, a stock file, an adapter's own `stock` op. */
+#define ORD_STOCK_MAX        INT32_MAX
 
 /*  A string inside a decoded body: not NUL-terminated, valid as long as the
     msgpack_unpacked it came from. */

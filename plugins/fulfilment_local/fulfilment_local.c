@@ -18,6 +18,7 @@
     lines equals what was seeded and set. */
 #include "orderd/plugin.h"
 #include "../common/adapter_server.h"
+#include "number.h"
 
 #define S_NAME          "fulfilment_local"
 #define S_VERSION       "1.0.0"
@@ -536,7 +537,7 @@ s_stock (ord_adapter_call_t *call)
     int64_t set = -1;
     int rc = ord_wire_str (call->body, "sku", true, S_ID_MAX, &sku, &call->why);
     if (rc == 0)
-        rc = ord_wire_int (call->body, "set", false, 0, INT64_MAX / 4, &set, &call->why);
+        rc = ord_wire_int (call->body, "set", false, 0, ORD_STOCK_MAX, &set, &call->why);
     if (rc)
         return rc;
     s_stock_t stock;
@@ -653,12 +654,11 @@ s_seed (self_t *self, MDB_txn *txn, const char *path, ord_why_t *why)
         const char *name = zconfig_name (item);
         const char *value = zconfig_value (item);
         ord_str_t sku = { name, name? (uint32_t) strlen (name): 0 };
-        char *end = NULL;
-        long long count = value && *value? strtoll (value, &end, 10): -1;
-        if (sku.len == 0 || sku.len > S_ID_MAX || count < 0 || (end && *end)
-        ||  zconfig_child (item)) {
-            ord_why_set (why, "stock_file: '%s': stock/%s: '%s' is not a count >= 0",
-                         path, name? name: "", value? value: "");
+        int64_t count = -1;
+        if (sku.len == 0 || sku.len > S_ID_MAX || !value || !ord_number_parse (value, false, &count)
+        ||  count < 0 || count > ORD_STOCK_MAX || zconfig_child (item)) {
+            ord_why_set (why, "stock_file: '%s': stock/%s: '%s' is not a count from 0 to %d",
+                         path, name? name: "", value? value: "", ORD_STOCK_MAX);
             rc = ORD_ECONFIG;
             goto done;
         }

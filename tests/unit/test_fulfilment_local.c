@@ -175,6 +175,10 @@ test_stock_file_with_a_bad_count_refuses_to_start (void **state)
     char *reason = fx_try_start (fx);
     assert_non_null (strstr (reason, "sku-apple"));
     zstr_free (&reason);
+    s_write_stock_file (fx, "stock\n    sku-apple = 2147483648\n");
+    reason = fx_try_start (fx);
+    assert_non_null (strstr (reason, "is not a count from 0 to 2147483647"));
+    zstr_free (&reason);
 }
 
 static void
@@ -248,7 +252,15 @@ test_stock_set_sets_available_only (void **state)
     fx_call (fx, &r, "stock", "si", "sku", "sku-apple", "set", (int64_t) -1);
     assert_string_equal (r_code (&r), "bad_request");
     reply_destroy (&r);
+    //  One limit everywhere a stock is set (ORD_STOCK_MAX, 2^31 - 1), as
+    //  orderd's admin door and the stock file
+    fx_call (fx, &r, "stock", "si", "sku", "sku-apple", "set", (int64_t) ORD_STOCK_MAX + 1);
+    assert_string_equal (r_code (&r), "bad_request");
+    reply_destroy (&r);
     assert_stock (fx, "sku-apple", 10, 2);
+    fx_call (fx, &r, "stock", "si", "sku", "sku-apple", "set", (int64_t) ORD_STOCK_MAX);
+    assert_true (r_ok (&r));
+    reply_destroy (&r);
 }
 
 static void

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <unistd.h>
 #include "format.h"
+#include "number.h"
 #include "ordermon.h"
 #include "wire.h"
 
@@ -146,15 +147,12 @@ om_arrow (const om_opts_t *opts)
     return opts->utf8? "\xe2\x86\x92": "->";
 }
 
+//  An integer option from min to max, by orderd's one parser (core/number)
 static bool
 s_parse_int (const char *text, int64_t min, int64_t max, int64_t *value)
 {
-    if (!text || !*text)
-        return false;
-    char *end;
-    errno = 0;
-    long long number = strtoll (text, &end, 10);
-    if (errno || *end || number < min || number > max)
+    int64_t number;
+    if (!text || !ord_number_parse (text, false, &number) || number < min || number > max)
         return false;
     *value = number;
     return true;
@@ -334,7 +332,7 @@ main (int argc, char *argv [])
         if (streq (word, "--set")) {
             given |= S_SET;
             given_name [5] = "--set";
-            if (!s_parse_int (value, 0, INT32_MAX, &opts.set))
+            if (!s_parse_int (value, 0, ORD_STOCK_MAX, &opts.set))
                 rc = s_usage_error (NULL, "--set %s: must be a whole number from 0 to 2147483647", value);
         }
         else
