@@ -443,6 +443,55 @@ class Payment(BridgeCase):
                       d.log_tail())
 
 
+class ExampleService(unittest.TestCase):
+    """The example service alone: requests that queue up run as one group
+    (one transaction, a savepoint each), with every answer as if each had
+    come alone, and the requests of an order in the order they came."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='orderd-example-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.service = ExternalService(self.tmp).start()
+        self.addCleanup(self.service.kill)
+        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(self.service.endpoint)
+        self.addCleanup(self.socket.close, 0)
+
+    def test_a_burst_keeps_each_answer_and_the_order_of_an_order(self):
+        sku = new_id('SKU-')
+        sent = [{'op': 'stock', 'sku': sku, 'set': 5}]
+        for i in range(60):
+            sent.append({'op': 'reserve', 'order_id': 'o-%d' % i, 'line': 0, 'sku': sku,
+                         'quantity': 1, 'ttl_ms': 600000})
+        sent.append({'op': 'release', 'order_id': 'o-0', 'line': 0})
+        sent.append({'op': 'reserve', 'order_id': 'o-0', 'line': 0, 'sku': sku,
+                     'quantity': 2, 'ttl_ms': 600000})          # after the release: anew
+        sent.append({'op': 'ping'})
+        sent.append({'op': 'stock', 'sku': sku})
+        for n, body in enumerate(sent):
+            self.socket.send(msgpack.packb(dict(body, v=1, rid='r%d' % n)))
+        replies = {}
+        order = []
+        for _ in sent:
+            self.assertTrue(self.socket.poll(10000), 'no answer')
+            reply = msgpack.unpackb(self.socket.recv(), raw=False)
+            replies[reply['rid']] = reply
+            order.append(reply['rid'])
+        oks = [replies['r%d' % n]['ok'] for n in range(1, 61)]
+        self.assertEqual(oks, [True] * 5 + [False] * 55)
+        self.assertEqual({error_code(replies['r%d' % n]) for n in range(6, 61)},
+                         {'out_of_stock'})
+        self.assertIs(replies['r61']['ok'], True, replies['r61'])          # the release
+        self.assertLess(order.index('r1'), order.index('r61'))            # after its reserve
+        # ran after the release (before it, it would be idempotency_mismatch)
+        self.assertEqual(error_code(replies['r62']), 'out_of_stock', replies['r62'])
+        self.assertIn('1 available', replies['r62']['error']['message'])
+        self.assertIs(replies['r63']['ok'], True, replies['r63'])            # the ping
+        stock = replies['r64']
+        self.assertEqual((stock['available'], stock['reserved']), (1, 4), stock)
+
+
 class Config(BridgeCase):
 
     def refused(self, **extra):
