@@ -37,6 +37,9 @@ struct _paypal_http_t {
     int64_t max_in_flight;
     paypal_done_fn *done;
     CURLM *multi;
+    CURL **idle;                            //  easy handles to use again
+    size_t idle_count;
+    size_t idle_max;
     s_transfer_t *transfers;                //  on the wire, token included
     paypal_exchange_t *head, *tail;         //  queued, FIFO
     int64_t on_wire;                        //  exchanges on the wire
@@ -181,7 +184,14 @@ s_transfer_destroy (paypal_http_t *self, s_transfer_t **transfer_p)
         transfer->next->prev = transfer->prev;
     if (transfer->easy) {
         curl_multi_remove_handle (self->multi, transfer->easy);
-        curl_easy_cleanup (transfer->easy);
+        //  Kept for the next transfer: a reset handle holds no option of
+        //  this one (no credentials), and setting one up anew costs more
+        if (self->idle && self->idle_count < self->idle_max) {
+            curl_easy_reset (transfer->easy);
+            self->idle [self->idle_count++] = transfer->easy;
+        }
+        else
+            curl_easy_cleanup (transfer->easy);
     }
     curl_slist_free_all (transfer->headers);
     free (transfer->body.data);
@@ -199,7 +209,7 @@ s_transfer_new (paypal_http_t *self, const char *method, const char *path,
     s_transfer_t *transfer = (s_transfer_t *) calloc (1, sizeof *transfer);
     if (!transfer)
         return NULL;
-    transfer->easy = curl_easy_init ();
+    transfer->easy = self->idle_count? self->idle [--self->idle_count]: curl_easy_init ();
     if (!transfer->easy) {
         free (transfer);
         return NULL;
@@ -560,8 +570,10 @@ paypal_http_new (const paypal_http_config_t *config, ord_why_t *why)
     self->done = config->done;
     self->queue_deadline_mono = INT64_MAX;
     self->multi = curl_multi_init ();
+    self->idle_max = (size_t) self->max_in_flight + 1;
+    self->idle = (CURL **) calloc (self->idle_max, sizeof (CURL *));
     if (!self->base_url || !self->client_id || !self->secret || !self->user_agent
-    ||  !self->multi) {
+    ||  !self->multi || !self->idle) {
         ord_why_set (why, "curl_multi_init failed (out of memory?)");
         paypal_http_destroy (&self);
         return NULL;
@@ -597,6 +609,9 @@ paypal_http_destroy (paypal_http_t **self_p)
         self->token_transfer = NULL;
         curl_multi_cleanup (self->multi);
     }
+    while (self->idle_count)
+        curl_easy_cleanup (self->idle [--self->idle_count]);
+    free (self->idle);
     free (self->base_url);
     free (self->client_id);
     free (self->user_agent);
