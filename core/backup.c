@@ -221,16 +221,19 @@ s_hold (void *arg)
             rc = begin_rc;
         }
     }
-    //  Every snapshot is fixed (or we failed): let every writer go on
+    //  Every snapshot is fixed (or we failed): let every writer go on. An
+    //  adapter whose begin failed is told too: it may hold all the same
+    //  (its answer came too late), and would only let go after its lapse
     for (size_t i = 0; i < S_PARTS; i++) {
-        s_part_t *part = &run->parts [i];
         ord_why_t why;
-        sent [i] = part->begun && s_send (part, "backup", "resume", NULL, &why) == 0;
+        sent [i] = sent [i] && s_send (&run->parts [i], "backup", "resume", NULL, &why) == 0;
     }
     for (size_t i = 0; i < S_PARTS; i++) {
         s_part_t *part = &run->parts [i];
         ord_why_t why;
-        if (sent [i] && s_wait (part, "resume", &reply, &why) == 0)
+        why.text [0] = 0;
+        int resume_rc = sent [i]? s_wait (part, "resume", &reply, &why): ORD_EUNAVAILABLE;
+        if (resume_rc == 0)
             part->held_us = s_reply_int (&reply, "held_us");
         else
         if (part->begun && rc == 0) {
