@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include "adapter.h"
 #include "engine.h"
+#include "folder.h"
 
 struct _ord_adapter_t {
     void *library;
@@ -118,7 +119,7 @@ ord_adapter_load (const ord_adapter_options_t *options, ord_adapter_t **adapter_
         goto fail;
 
     self->data_dir = zsys_sprintf ("%s/%s", options->data_dir, self->descriptor->name);
-    if (mkdir (self->data_dir, 0750) && errno != EEXIST) {
+    if (ord_folder_make (self->data_dir, 0750)) {
         ord_why_set (why, "cannot create %s: %s", self->data_dir, strerror (errno));
         goto fail;
     }

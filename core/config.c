@@ -6,10 +6,13 @@
 #include "metrics.h"
 #include "number.h"
 
-//  S_SIZE: an integer, or one with a K, M or G suffix (as plugins take it)
+//  S_SIZE: an integer, or one with a K, M or G suffix (as plugins take it);
+//  S_INT_OR_AUTO: an integer, or "auto" (read as 0: orderd derives it);
 //  S_ADDRESS: HOST:PORT, or empty for off
-typedef enum { S_STRING, S_OPTIONAL, S_INT, S_SIZE, S_BOOL, S_SYNC, S_ON_STOCK_FAILURE,
-               S_ADDRESS } s_type_t;
+typedef enum {
+    S_STRING, S_OPTIONAL, S_INT, S_INT_OR_AUTO, S_SIZE, S_BOOL, S_SYNC, S_ON_STOCK_FAILURE,
+    S_ADDRESS
+} s_type_t;
 
 static const struct {
     const char *path;
@@ -24,7 +27,7 @@ static const struct {
     { "orderd/metrics",          "127.0.0.1:8794",         S_ADDRESS, 0, 0 },
     { "orderd/sync",             "full",                   S_SYNC, 0, 0 },
     { "orderd/payment_timeout",  "1800000",                S_INT, 1, INT32_MAX },
-    { "orderd/max_live_actors",  "4096",                   S_INT, 1, 65536 },
+    { "orderd/max_live_actors",  "auto",                   S_INT_OR_AUTO, 1, 65536 },
     { "orderd/max_body",         "65536",                  S_INT, 64, 64 * 1024 * 1024 },
     { "orderd/max_queue",        "10000",                  S_INT, 0, 10000000 },
     { "orderd/map_size",         "1073741824",             S_SIZE, 1 << 20, INT64_MAX / 2 },
@@ -93,12 +96,16 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
         case S_OPTIONAL:
             break;
         case S_INT:
+        case S_INT_OR_AUTO:
         case S_SIZE:
+            if (s_keys [index].type == S_INT_OR_AUTO && streq (value, "auto"))
+                break;
             if (!ord_number_parse (value, s_keys [index].type == S_SIZE, &number)
             ||  number < s_keys [index].min || number > s_keys [index].max) {
                 ord_why_set (why, "%s: '%s' is not an integer from %" PRId64 " to %" PRId64 "%s",
                              path, value, s_keys [index].min, s_keys [index].max,
-                             s_keys [index].type == S_SIZE? " (K, M, G allowed)": "");
+                             s_keys [index].type == S_SIZE? " (K, M, G allowed)"
+                             : s_keys [index].type == S_INT_OR_AUTO? ", or auto": "");
                 return ORD_ECONFIG;
             }
             break;

@@ -21,7 +21,7 @@ typedef struct {
     const char *metrics;           /* HOST:PORT of GET /metrics; "" for none */
     bool sync;
     int64_t payment_timeout_ms;
-    int64_t max_live_actors;
+    int64_t max_live_actors;       /* 0: auto, from the open-file limit */
     int64_t max_body;
     int64_t max_queue;
     int64_t map_size;

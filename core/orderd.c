@@ -2,6 +2,7 @@
     store, loads the adapters, hands unfinished sagas to recovery, opens
     the doors (recovery goes on behind them), and serves until SIGINT or
     SIGTERM. */
+#include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -44,9 +45,13 @@ s_signal_fd (void)
 
 //  Each live actor holds six sockets (its pipe's two ends, the reply PUSH,
 //  the writer and two adapter DEALERs), each socket a file descriptor;
-//  clients need theirs too. Clamp the actor cap to what the limit allows.
-#define S_FDS_PER_ACTOR   6
-#define S_FDS_RESERVED    8192
+//  clients need theirs too. `auto` takes what the limit allows, up to
+//  S_AUTO_ACTORS_MAX; an explicit cap that does not fit is clamped with a
+//  warning, since ops asked for more than they get.
+#define S_FDS_PER_ACTOR    6
+#define S_FDS_RESERVED     8192
+#define S_AUTO_ACTORS_MAX  4096
+#define S_ACTORS_MIN       16
 
 static void
 s_raise_limits (ord_config_t *config)
@@ -54,18 +59,25 @@ s_raise_limits (ord_config_t *config)
     struct rlimit limit;
     if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
         limit.rlim_cur = limit.rlim_max;
-        setrlimit (RLIMIT_NOFILE, &limit);
+        if (setrlimit (RLIMIT_NOFILE, &limit))
+            ord_debug ("cannot raise the open-file limit: %s", strerror (errno));
     }
+    int64_t room = INT64_MAX;
     if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-        int64_t room = ((int64_t) limit.rlim_cur - S_FDS_RESERVED) / S_FDS_PER_ACTOR;
-        if (room < 16)
-            room = 16;
-        if (config->max_live_actors > room) {
-            zsys_warning ("orderd/max_live_actors: %" PRId64 " needs more file descriptors "
-                          "than the limit of %llu allows; using %" PRId64,
-                          config->max_live_actors, (unsigned long long) limit.rlim_cur, room);
-            config->max_live_actors = room;
-        }
+        room = ((int64_t) limit.rlim_cur - S_FDS_RESERVED) / S_FDS_PER_ACTOR;
+        if (room < S_ACTORS_MIN)
+            room = S_ACTORS_MIN;
+    }
+    if (config->max_live_actors == 0) {
+        config->max_live_actors = room < S_AUTO_ACTORS_MAX? room: S_AUTO_ACTORS_MAX;
+        ord_debug ("orderd/max_live_actors: auto, %" PRId64, config->max_live_actors);
+    }
+    else
+    if (config->max_live_actors > room) {
+        zsys_warning ("orderd/max_live_actors: %" PRId64 " needs more file descriptors "
+                      "than the limit of %llu allows; using %" PRId64,
+                      config->max_live_actors, (unsigned long long) limit.rlim_cur, room);
+        config->max_live_actors = room;
     }
     zsys_set_max_sockets ((size_t) config->max_live_actors * S_FDS_PER_ACTOR + S_FDS_RESERVED);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "engine.h"
 #include "fatal.h"
+#include "folder.h"
 #include "number.h"
 #include "store.h"
 
@@ -215,7 +216,7 @@ int
 ord_store_open (const char *dir, size_t map_size, bool sync, unsigned max_readers,
                 ord_store_t **store_p, ord_why_t *why)
 {
-    if (mkdir (dir, 0750) && errno != EEXIST) {
+    if (ord_folder_make (dir, 0750)) {
         ord_why_set (why, "cannot create %s: %s", dir, strerror (errno));
         return ORD_ESTORE;
     }

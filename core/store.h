@@ -48,10 +48,11 @@ typedef enum {
 typedef struct _ord_store_t ord_store_t;
 typedef struct _ord_batch_t ord_batch_t;
 
-/*  Opens (creating if new) the store in folder `dir`, which is created if
-    missing. `max_readers` sizes LMDB's reader table. Errors: ORD_ESCHEMA
-    (not an orderd store, or another schema version: the message in *why
-    says which), ORD_ESTORE (LMDB refused: message in *why). */
+/*  Opens (creating if new) the store in folder `dir`, which is created
+    with its missing parents (mode 0750) if missing. `max_readers` sizes
+    LMDB's reader table. Errors: ORD_ESCHEMA (not an orderd store, or
+    another schema version: the message in *why says which), ORD_ESTORE
+    (LMDB refused: message in *why). */
 int ord_store_open (const char *dir, size_t map_size, bool sync,
                     unsigned max_readers, ord_store_t **store_p, ord_why_t *why);
 void ord_store_destroy (ord_store_t **self_p);

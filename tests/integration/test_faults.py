@@ -5,6 +5,7 @@ test ends with orderd still serving and, where orders moved, the stock
 invariants of PROTOCOL.md §4.2 checked."""
 import os
 import resource
+import stat
 import subprocess
 import tempfile
 import time
@@ -173,10 +174,16 @@ class UnusableDataDir(unittest.TestCase):
         self.assertIn('data', proc.stderr)
         self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
 
-    def test_missing_parent_is_refused(self):
-        proc = self.start_expecting_failure('/nonexistent-orderd-parent/x/data')
-        self.assertEqual(proc.returncode, 2, proc.stderr)
-        self.assertIn('/nonexistent-orderd-parent/x/data', proc.stderr)
+    def test_missing_parents_are_created(self):
+        tmp = tempfile.mkdtemp(prefix='orderd-faults-')
+        self.addCleanup(lambda: subprocess.run(['rm', '-rf', tmp]))
+        data = os.path.join(tmp, 'no', 'such', 'data')
+        with h.Daemon(overrides={'orderd/data_dir': data}) as daemon:
+            self.assertEqual(daemon.admin_client().call_ok('health')['status'], 'ok')
+        for folder in (os.path.join(tmp, 'no'), os.path.join(tmp, 'no', 'such'), data,
+                       os.path.join(data, 'payment_sandbox'),
+                       os.path.join(data, 'fulfilment_local')):
+            self.assertEqual(stat.S_IMODE(os.stat(folder).st_mode) & 0o027, 0, folder)
 
     def test_read_only_data_dir_is_refused(self):
         tmp = tempfile.mkdtemp(prefix='orderd-faults-ro-')

@@ -106,7 +106,7 @@ test_defaults_fill_every_key_left_out (void **state)
     assert_string_equal (config->metrics, "127.0.0.1:8794");
     assert_true (config->sync);
     assert_int_equal (config->payment_timeout_ms, 30 * 60 * 1000);
-    assert_int_equal (config->max_live_actors, 4096);
+    assert_int_equal (config->max_live_actors, 0);          //  auto
     assert_int_equal (config->max_body, 65536);
     assert_int_equal (config->max_queue, 10000);
     assert_int_equal (config->map_size, 1024 * 1024 * 1024);
@@ -142,6 +142,7 @@ test_file_values_are_read (void **state)
         "    sync = none\n"
         "    payment_timeout = 60000\n"
         "    map_size = 1048576\n"
+        "    max_live_actors = 300\n"
         "    on_stock_failure = refund\n"
         "payment\n"
         "    plugin = build/plugins/payment_sandbox.so\n"
@@ -155,6 +156,7 @@ test_file_values_are_read (void **state)
     assert_false (config->sync);
     assert_int_equal (config->payment_timeout_ms, 60000);
     assert_int_equal (config->map_size, 1048576);
+    assert_int_equal (config->max_live_actors, 300);
     assert_int_equal (config->on_stock_failure, ORD_ON_STOCK_FAILURE_REFUND);
     assert_string_equal (config->payment_plugin, "build/plugins/payment_sandbox.so");
     assert_int_equal (config->payment_timeout_call_ms, 250);
@@ -245,7 +247,9 @@ test_bad_integer_names_the_key (void **state)
     s_assert_refused (fx, "orderd\n    max_body = lots\n",
                       "orderd/max_body: 'lots' is not an integer from 64 to 67108864");
     s_assert_refused (fx, "orderd\n    max_live_actors = 12x\n",
-                      "orderd/max_live_actors: '12x' is not an integer from 1 to 65536");
+                      "orderd/max_live_actors: '12x' is not an integer from 1 to 65536, or auto");
+    s_assert_refused (fx, "orderd\n    max_live_actors = 0\n",
+                      "orderd/max_live_actors: '0' is not an integer from 1 to 65536, or auto");
 }
 
 static void

@@ -358,12 +358,29 @@ static void
 test_folder_that_cannot_be_made_is_a_store_error (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
-    char dir [160];
-    snprintf (dir, sizeof dir, "%s/no/such/parent", fx->root);
+    char blocker [160], dir [180];
+    snprintf (blocker, sizeof blocker, "%s/plain-file", fx->root);
+    FILE *file = fopen (blocker, "w");
+    assert_non_null (file);
+    fclose (file);
+    snprintf (dir, sizeof dir, "%s/data", blocker);
     assert_int_equal (ord_store_open (dir, S_MAP_SIZE, false, 126, &fx->store, &fx->why),
                       ORD_ESTORE);
     assert_null (fx->store);
     assert_non_null (strstr (fx->why.text, "cannot create"));
+}
+
+static void
+test_missing_parents_are_created (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char dir [160];
+    snprintf (dir, sizeof dir, "%s/no/such/parent", fx->root);
+    assert_int_equal (ord_store_open (dir, S_MAP_SIZE, false, 126, &fx->store, &fx->why), 0);
+    struct stat info;
+    assert_int_equal (stat (dir, &info), 0);
+    assert_true (S_ISDIR (info.st_mode));
+    assert_int_equal (info.st_mode & 0027, 0);      //  0750 less the umask
 }
 
 static void
@@ -1206,6 +1223,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_garbage_data_file_is_refused, setup_closed, teardown),
         cmocka_unit_test_setup_teardown (test_other_schema_version_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown (test_folder_that_cannot_be_made_is_a_store_error, setup_closed, teardown),
+        cmocka_unit_test_setup_teardown (test_missing_parents_are_created, setup_closed, teardown),
         cmocka_unit_test (test_error_mapping),
         cmocka_unit_test_setup_teardown (test_committed_order_reads_back, setup, teardown),
         cmocka_unit_test_setup_teardown (test_unknown_order_is_not_found, setup, teardown),

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "folder.h"
 #include "json.h"
 #include "ordermon.h"
 
@@ -26,17 +27,16 @@ s_ends_with (const char *text, const char *suffix)
 static int
 s_make_parents (const char *path)
 {
-    char *copy = strdup (path);
-    if (!copy)
+    const char *slash = strrchr (path, '/');
+    if (!slash || slash == path)
+        return 0;
+    char *folder = strndup (path, (size_t) (slash - path));
+    if (!folder)
         return -1;
-    int rc = 0;
-    for (char *slash = strchr (copy + 1, '/'); slash && rc == 0; slash = strchr (slash + 1, '/')) {
-        *slash = 0;
-        if (mkdir (copy, 0755) != 0 && errno != EEXIST)
-            rc = -1;
-        *slash = '/';
-    }
-    free (copy);
+    int rc = ord_folder_make (folder, 0755);
+    int saved = errno;
+    free (folder);
+    errno = saved;
     return rc;
 }
 
