@@ -150,7 +150,7 @@ s_load (self_t *self, ord_request_t *request)
             rc = 0;
         }
     }
-    mdb_txn_abort (txn);
+    ord_store_read_end (ctx->engine->store, txn);
     if (rc) {
         s_forget (self);
         return rc;

@@ -7,11 +7,11 @@
 #include "number.h"
 
 //  S_SIZE: an integer, or one with a K, M or G suffix (as plugins take it);
-//  S_INT_OR_AUTO: an integer, or "auto" (read as 0: orderd derives it);
+//  *_OR_AUTO: also "auto" (read as 0: orderd derives the value);
 //  S_ADDRESS: HOST:PORT, or empty for off
 typedef enum {
-    S_STRING, S_OPTIONAL, S_INT, S_INT_OR_AUTO, S_SIZE, S_BOOL, S_SYNC, S_ON_STOCK_FAILURE,
-    S_ADDRESS
+    S_STRING, S_OPTIONAL, S_INT, S_INT_OR_AUTO, S_SIZE, S_SIZE_OR_AUTO, S_BOOL, S_SYNC,
+    S_ON_STOCK_FAILURE, S_ADDRESS
 } s_type_t;
 
 static const struct {
@@ -31,6 +31,7 @@ static const struct {
     { "orderd/max_body",         "65536",                  S_INT, 64, 64 * 1024 * 1024 },
     { "orderd/max_queue",        "10000",                  S_INT, 0, 10000000 },
     { "orderd/map_size",         "1073741824",             S_SIZE, 1 << 20, INT64_MAX / 2 },
+    { "orderd/map_size_max",     "auto",                   S_SIZE_OR_AUTO, 1 << 20, INT64_MAX / 2 },
     { "orderd/actor_idle_ms",    "10000",                  S_INT, 1, INT32_MAX },
     { "orderd/saga_retry_ms",    "2000",                   S_INT, 10, INT32_MAX },
     { "orderd/idem_ttl_ms",      "86400000",               S_INT, 86400000, INT64_MAX / 2 },
@@ -98,17 +99,21 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
         case S_INT:
         case S_INT_OR_AUTO:
         case S_SIZE:
-            if (s_keys [index].type == S_INT_OR_AUTO && streq (value, "auto"))
+        case S_SIZE_OR_AUTO: {
+            s_type_t type = s_keys [index].type;
+            bool may_be_auto = type == S_INT_OR_AUTO || type == S_SIZE_OR_AUTO;
+            bool size = type == S_SIZE || type == S_SIZE_OR_AUTO;
+            if (may_be_auto && streq (value, "auto"))
                 break;
-            if (!ord_number_parse (value, s_keys [index].type == S_SIZE, &number)
+            if (!ord_number_parse (value, size, &number)
             ||  number < s_keys [index].min || number > s_keys [index].max) {
-                ord_why_set (why, "%s: '%s' is not an integer from %" PRId64 " to %" PRId64 "%s",
+                ord_why_set (why, "%s: '%s' is not an integer from %" PRId64 " to %" PRId64 "%s%s",
                              path, value, s_keys [index].min, s_keys [index].max,
-                             s_keys [index].type == S_SIZE? " (K, M, G allowed)"
-                             : s_keys [index].type == S_INT_OR_AUTO? ", or auto": "");
+                             size? " (K, M, G allowed)": "", may_be_auto? ", or auto": "");
                 return ORD_ECONFIG;
             }
             break;
+        }
         case S_BOOL:
             if (!streq (value, "0") && !streq (value, "1")) {
                 ord_why_set (why, "%s: '%s' must be 0 or 1", path, value);
@@ -148,6 +153,7 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
     else if (streq (path, "orderd/max_body"))         self->max_body = number;
     else if (streq (path, "orderd/max_queue"))        self->max_queue = number;
     else if (streq (path, "orderd/map_size"))         self->map_size = number;
+    else if (streq (path, "orderd/map_size_max"))     self->map_size_max = number;
     else if (streq (path, "orderd/actor_idle_ms"))    self->actor_idle_ms = number;
     else if (streq (path, "orderd/saga_retry_ms"))    self->saga_retry_ms = number;
     else if (streq (path, "orderd/idem_ttl_ms"))      self->idem_ttl_ms = number;
@@ -280,6 +286,11 @@ ord_config_load (const char *path, zlist_t *overrides, ord_config_t **config_p,
         }
         if (s_check_value (self, i, value, why))
             goto fail;
+    }
+    if (self->map_size_max && self->map_size_max < self->map_size) {
+        ord_why_set (why, "orderd/map_size_max: %" PRId64 " is less than orderd/map_size (%"
+                     PRId64 ")", self->map_size_max, self->map_size);
+        goto fail;
     }
     if (s_take_reserve_ttl (self, why) || s_check_security (self, why))
         goto fail;

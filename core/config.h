@@ -25,6 +25,7 @@ typedef struct {
     int64_t max_body;
     int64_t max_queue;
     int64_t map_size;
+    int64_t map_size_max;          /* 0: auto, what the disk can hold */
     int64_t actor_idle_ms;
     int64_t saga_retry_ms;
     int64_t idem_ttl_ms;

@@ -59,6 +59,7 @@ ord_engine_new (ord_config_t *config, ord_engine_t **engine_p, ord_why_t *why)
         goto fail;
     }
     ord_store_set_metrics (self->store, self->metrics);
+    ord_store_set_map_size_max (self->store, config->map_size_max);
     self->writer = ord_store_writer_new (self->store, config->events, why);
     if (!self->writer) {
         ord_why_prefix (why, "orderd/events: ");

@@ -12,6 +12,7 @@
 #include "orderd/errors.h"
 #include "fatal.h"
 #include "envcopy.h"
+#include "mapsize.h"
 
 #define S_POLL_NS 50000            //  50 us between looks at the reader table
 
@@ -28,7 +29,10 @@ static void *
 s_copy_thread (void *arg)
 {
     ord_envcopy_t *self = (ord_envcopy_t *) arg;
+    //  The copy reads the map for its whole length: it must not move
+    ord_mapsize_copy_begin (self->env);
     self->mdb_rc = mdb_env_copy2 (self->env, self->dir, MDB_CP_COMPACT);
+    ord_mapsize_copy_end (self->env);
     atomic_store (&self->done, true);
     return NULL;
 }

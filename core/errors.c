@@ -21,7 +21,7 @@ static const struct {
     { ORD_EBUSY,        "busy",                 "busy, retry later" },
     { ORD_EINTERNAL,    "internal",             "internal error" },
     { ORD_ETIMEOUT,     "unavailable",          "adapter call timed out" },
-    { ORD_ESTOREFULL,   "unavailable",          "order store is full (raise orderd/map_size)" },
+    { ORD_ESTOREFULL,   "unavailable",          "store is full and its map cannot grow (map_size_max, or the disk)" },
     { ORD_ESTORE,       "internal",             "order store failure" },
     { ORD_ECONFIG,      "internal",             "bad configuration" },
     { ORD_EPLUGIN,      "internal",             "plugin refused" },

@@ -571,7 +571,7 @@ ord_front_new (ord_engine_t *engine, ord_front_t **front_p, ord_why_t *why)
             self->last_ms = (int64_t) (value >> 20);
             self->last_seq = (uint32_t) (value & 0xfffff);
         }
-        mdb_txn_abort (txn);
+        ord_store_read_end (engine->store, txn);
     }
     zloop_reader (self->loop, self->replies, s_on_reply, self);
     zloop_timer (self->loop, 1000, 0, s_on_second, self);

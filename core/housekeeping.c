@@ -36,7 +36,7 @@ s_reap_payment_timeouts (zloop_t *loop, int timer_id, void *arg)
         return 0;
     zlist_t *due = NULL;
     int rc = ord_store_due_timers (self->engine->store, txn, ord_engine_now (), S_SCAN_MAX, &due);
-    mdb_txn_abort (txn);
+    ord_store_read_end (self->engine->store, txn);
     if (rc)
         zsys_warning ("payment timeouts: cannot read the timers: %s", ord_strerror (rc));
     else
@@ -92,7 +92,7 @@ s_retry_sagas (zloop_t *loop, int timer_id, void *arg)
         return 0;
     zlist_t *ids = NULL;
     int rc = ord_store_saga_ids (self->engine->store, txn, S_SCAN_MAX, &ids);
-    mdb_txn_abort (txn);
+    ord_store_read_end (self->engine->store, txn);
     if (rc)
         zsys_warning ("saga retry: cannot read the sagas: %s", ord_strerror (rc));
     else

@@ -116,7 +116,7 @@ s_lookup (ord_idempotency_t *self, ord_request_t *request, int *rc, ord_why_t *w
             outcome = s_replay (request, digest, reply, rc, why);
         msgpack_unpacked_destroy (&record);
     }
-    mdb_txn_abort (txn);
+    ord_store_read_end (store, txn);
     return outcome;
 }
 
@@ -190,7 +190,7 @@ ord_idempotency_purge (ord_store_t *store, zsock_t *writer, int64_t horizon_ms, 
     if (ord_store_read (store, &txn))
         return ORD_ESTORE;
     if (mdb_cursor_open (txn, ord_store_dbi (store, ORD_DB_IDEM_AGE), &cursor)) {
-        mdb_txn_abort (txn);
+        ord_store_read_end (store, txn);
         return ORD_ESTORE;
     }
     ord_batch_t *batch = ord_batch_new ();
@@ -204,7 +204,7 @@ ord_idempotency_purge (ord_store_t *store, zsock_t *writer, int64_t horizon_ms, 
         rc = mdb_cursor_get (cursor, &key, &value, MDB_NEXT);
     }
     mdb_cursor_close (cursor);
-    mdb_txn_abort (txn);
+    ord_store_read_end (store, txn);
     rc = *purged? ord_store_commit (writer, batch): 0;
     if (rc)
         *purged = 0;

@@ -101,7 +101,7 @@ s_collect_metrics (void *arg, ord_metrics_sample_t *sample)
         size_t orders, used_bytes, map_bytes;
         ord_store_status_counts (engine->store, txn, sample->orders, &sample->needs_review);
         ord_store_usage (engine->store, txn, &orders, &used_bytes, &map_bytes);
-        mdb_txn_abort (txn);
+        ord_store_read_end (engine->store, txn);
         sample->map_used_bytes = used_bytes;
         sample->map_size_bytes = map_bytes;
         sample->store_ok = true;

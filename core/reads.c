@@ -39,7 +39,7 @@ ord_reads_destroy (ord_reads_t **self_p)
 static int
 s_read (ord_reads_t *self, MDB_txn **txn_p)
 {
-    if (self->read_txn && mdb_txn_renew (self->read_txn)) {
+    if (self->read_txn && ord_store_read_renew (self->engine->store, self->read_txn)) {
         mdb_txn_abort (self->read_txn);
         self->read_txn = NULL;
     }
@@ -52,7 +52,7 @@ s_read (ord_reads_t *self, MDB_txn **txn_p)
 static void
 s_read_end (ord_reads_t *self)
 {
-    mdb_txn_reset (self->read_txn);
+    ord_store_read_reset (self->engine->store, self->read_txn);
 }
 
 static void
@@ -239,9 +239,10 @@ ord_reads_health (ord_reads_t *self, const ord_request_t *request, msgpack_packe
     bool store_ok = ord_store_read (engine->store, &txn) == 0;
     if (store_ok) {
         ord_store_usage (engine->store, txn, &orders, &used, &map);
-        mdb_txn_abort (txn);
+        ord_store_read_end (engine->store, txn);
     }
-    bool store_full = used * 100 >= map * 95;
+    //  The writer grows a filling map; only one that cannot grow is news
+    bool store_full = ord_store_map_stuck (engine->store);
     bool adapters_ok = ord_adapter_healthy (engine->payment, NULL, 0)
                     && ord_adapter_healthy (engine->fulfilment, NULL, 0);
     const char *status = !store_ok? "down": (!adapters_ok || store_full)? "degraded": "ok";
@@ -255,7 +256,8 @@ ord_reads_health (ord_reads_t *self, const ord_request_t *request, msgpack_packe
         ord_pack_kv_cstr (pk, "status", !store_ok? "down": store_full? "degraded": "ok");
         ord_pack_kv_int (pk, "used_bytes", (int64_t) used);
         ord_pack_kv_int (pk, "map_bytes", (int64_t) map);
-        ord_pack_kv_cstr (pk, "reason", store_full? "the store is over 95% of map_size": NULL);
+        ord_pack_kv_cstr (pk, "reason", store_full? "the store's map is over 80% full and cannot "
+                          "grow (orderd/map_size_max reached, or the disk is full)": NULL);
         s_pack_adapter_check (pk, engine->payment);
         s_pack_adapter_check (pk, engine->fulfilment);
         ord_pack_kv_int (pk, "uptime_ms", ord_engine_now () - engine->started_at);
@@ -327,7 +329,7 @@ ord_reads_stats (ord_reads_t *self, const ord_request_t *request, msgpack_packer
     if (ord_store_read (engine->store, &txn) == 0) {
         ord_store_usage (engine->store, txn, &orders, &used, &map);
         ord_store_status_counts (engine->store, txn, counts, &needs_review);
-        mdb_txn_abort (txn);
+        ord_store_read_end (engine->store, txn);
     }
     uint64_t commits, batches, largest;
     ord_store_commit_stats (engine->store, &commits, &batches, &largest);

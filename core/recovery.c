@@ -57,7 +57,7 @@ s_hand_out_page (ord_recovery_t *self)
     int rc = ord_store_read (self->engine->store, &txn);
     if (rc == 0) {
         rc = ord_store_saga_ids (self->engine->store, txn, S_PAGE_SIZE, &ids);
-        mdb_txn_abort (txn);
+        ord_store_read_end (self->engine->store, txn);
     }
     if (rc)
         zsys_error ("recovery: cannot read the sagas (%s); the saga retry will drive them",

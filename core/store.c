@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "fatal.h"
 #include "folder.h"
+#include "mapsize.h"
 #include "number.h"
 #include "store.h"
 
@@ -20,6 +21,8 @@ struct _ord_store_t {
     int lock_fd;                //  flock on data_dir/orderd.lock
     MDB_env *env;
     MDB_dbi dbi [ORD_DB_COUNT];
+    //  Grows the map; every read transaction holds it still meanwhile
+    ord_mapsize_t *map;
     char *writer_endpoint;
     atomic_uint_fast64_t commits;
     atomic_uint_fast64_t batches;
@@ -255,6 +258,13 @@ ord_store_open (const char *dir, size_t map_size, bool sync, unsigned max_reader
         ord_store_destroy (&self);
         return rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH? ORD_ESCHEMA: ORD_ESTORE;
     }
+    rc = ord_mapsize_adopt (self->env);
+    if (rc) {
+        ord_why_set (why, "cannot size the map: %s", mdb_strerror (rc));
+        ord_store_destroy (&self);
+        return ORD_ESTORE;
+    }
+    self->map = ord_mapsize_new (self->env, "store", 0);
     rc = s_check_schema (self, why);
     if (rc) {
         ord_store_destroy (&self);
@@ -273,6 +283,7 @@ ord_store_destroy (ord_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     ord_store_t *self = *self_p;
+    ord_mapsize_destroy (&self->map);
     if (self->env)
         mdb_env_close (self->env);
     if (self->lock_fd >= 0)
@@ -282,10 +293,60 @@ ord_store_destroy (ord_store_t **self_p)
     *self_p = NULL;
 }
 
+void
+ord_store_set_map_size_max (ord_store_t *self, int64_t max_bytes)
+{
+    ord_mapsize_set_max (self->map, max_bytes);
+}
+
+bool
+ord_store_map_stuck (ord_store_t *self)
+{
+    return ord_mapsize_stuck (self->map);
+}
+
+uint64_t
+ord_store_map_growths (ord_store_t *self)
+{
+    return ord_mapsize_growths (self->map);
+}
+
 int
 ord_store_read (ord_store_t *self, MDB_txn **txn_p)
 {
-    return mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn_p)? ORD_ESTORE: 0;
+    *txn_p = NULL;
+    if (ord_mapsize_read_begin (self->map))
+        return ORD_ESTORE;
+    if (mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn_p) == 0)
+        return 0;
+    ord_mapsize_read_end (self->map);
+    *txn_p = NULL;
+    return ORD_ESTORE;
+}
+
+void
+ord_store_read_end (ord_store_t *self, MDB_txn *txn)
+{
+    mdb_txn_abort (txn);
+    ord_mapsize_read_end (self->map);
+}
+
+int
+ord_store_read_renew (ord_store_t *self, MDB_txn *txn)
+{
+    if (ord_mapsize_read_begin (self->map))
+        return ORD_ESTORE;
+    if (mdb_txn_renew (txn) == 0)
+        return 0;
+    ord_mapsize_read_end (self->map);
+    return ORD_ESTORE;
+}
+
+void
+ord_store_read_reset (ord_store_t *self, MDB_txn *txn)
+{
+    mdb_txn_reset (txn);
+    ord_mapsize_read_end (self->map);
 }
 
 MDB_dbi
@@ -507,12 +568,8 @@ ord_store_usage (ord_store_t *self, MDB_txn *txn, size_t *orders,
                  size_t *used_bytes, size_t *map_bytes)
 {
     MDB_stat stat;
-    MDB_envinfo info;
     *orders = mdb_stat (txn, self->dbi [ORD_DB_ORDERS], &stat) == 0? stat.ms_entries: 0;
-    mdb_env_info (self->env, &info);
-    mdb_env_stat (self->env, &stat);
-    *used_bytes = (info.me_last_pgno + 1) * (size_t) stat.ms_psize;
-    *map_bytes = info.me_mapsize;
+    ord_mapsize_usage (self->env, used_bytes, map_bytes);
 }
 
 void
@@ -771,33 +828,92 @@ s_batch_apply (ord_store_t *store, ord_batch_t *batch, MDB_txn *txn)
                 rc = 0;
         }
         if (rc) {
-            zsys_error ("store: %s of %zu bytes in %s failed: %s", op->kind == S_DEL? "delete": "write",
-                        op->value_size, s_db_names [op->db], mdb_strerror (rc));
+            //  A full map is no failure yet: the writer grows it and retries
+            if (rc != MDB_MAP_FULL)
+                zsys_error ("store: %s of %zu bytes in %s failed: %s",
+                            op->kind == S_DEL? "delete": "write", op->value_size,
+                            s_db_names [op->db], mdb_strerror (rc));
             return ord_store_error (rc);
         }
     }
     return 0;
 }
 
+//  ---------------------------------------------------------------------
+//  Committing, growing the map on the way
+
+#define S_MAX_GROUP             1024
+#define S_GROWTHS_PER_COMMIT    64      //  each doubles the map
+
+typedef struct {
+    zframe_t *identity;
+    ord_batch_t *batch;
+    int rc;
+} s_pending_t;
+
+//  The group in one write transaction. Errors: ORD_ESTOREFULL, ORD_ESTORE.
+static int
+s_group_apply (ord_store_t *store, s_pending_t *group, size_t count)
+{
+    MDB_txn *txn;
+    int rc = ord_store_error (mdb_txn_begin (store->env, NULL, 0, &txn));
+    if (rc)
+        return rc;
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        rc = s_batch_apply (store, group [i].batch, txn);
+    if (rc == 0)
+        rc = ord_store_error (mdb_txn_commit (txn));
+    else
+        mdb_txn_abort (txn);
+    return rc;
+}
+
+//  Grows the map (or, `when_wanted`, only past ORD_MAPSIZE_GROW_PERCENT),
+//  as ord_mapsize_grow: 0 when grown, else why not
+static int
+s_grow (ord_store_t *store, bool when_wanted)
+{
+    ord_why_t why = { "" };
+    int rc = when_wanted? ord_mapsize_keep_room (store->map, &why)
+                        : ord_mapsize_grow (store->map, &why);
+    if (rc == ORD_ESTORE)
+        zsys_warning ("%s", why.text);
+    return rc;
+}
+
+//  After a commit: grows a map past ORD_MAPSIZE_GROW_PERCENT, so that
+//  commits seldom meet a full map at all
+static void
+s_keep_room (ord_store_t *store)
+{
+    if (ord_mapsize_wants_room (store->map) && ord_mapsize_may_grow (store->map))
+        s_grow (store, true);
+}
+
+//  The group in one transaction; when the map is full it grows and the
+//  group is tried again, so a growth loses nothing and fails nothing.
+//  Errors: ORD_ESTOREFULL (the map cannot grow), ORD_ESTORE.
+static int
+s_group_commit (ord_store_t *store, s_pending_t *group, size_t count)
+{
+    int rc = s_group_apply (store, group, count);
+    for (int growths = 0; rc == ORD_ESTOREFULL && growths < S_GROWTHS_PER_COMMIT; growths++) {
+        if (!ord_mapsize_may_grow (store->map) || s_grow (store, false))
+            break;
+        rc = s_group_apply (store, group, count);
+    }
+    return rc;
+}
+
 int
 ord_store_commit_direct (ord_store_t *self, ord_batch_t *batch)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
-    if (rc)
-        return ord_store_error (rc);
-    rc = s_batch_apply (self, batch, txn);
-    if (rc) {
-        mdb_txn_abort (txn);
-        return rc;
-    }
-    return ord_store_error (mdb_txn_commit (txn));
+    s_pending_t one = { NULL, batch, 0 };
+    return s_group_commit (self, &one, 1);
 }
 
 //  ---------------------------------------------------------------------
 //  The writer actor
-
-#define S_MAX_GROUP 1024
 
 typedef struct {
     ord_store_t *store;
@@ -805,12 +921,6 @@ typedef struct {
     ord_why_t *why;
     bool failed;                //  set before the ready signal
 } s_writer_args_t;
-
-typedef struct {
-    zframe_t *identity;
-    ord_batch_t *batch;
-    int rc;
-} s_pending_t;
 
 typedef struct {
     ord_store_barrier_fn *fn;
@@ -889,17 +999,10 @@ s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
     }
     //  The whole group in one transaction. Nested transactions would
     //  isolate a failing batch, but each costs a merge of the dirty page
-    //  list, quadratic in the group; failures are rare (a full map), so
-    //  only then is the group retried batch by batch.
+    //  list, quadratic in the group; failures are rare (a map that cannot
+    //  grow), so only then is the group retried batch by batch.
     int64_t started_us = zclock_usecs ();
-    MDB_txn *txn;
-    int rc = mdb_txn_begin (store->env, NULL, 0, &txn);
-    for (size_t i = 0; rc == 0 && i < count; i++)
-        rc = s_batch_apply (store, group [i].batch, txn);
-    if (rc == 0)
-        rc = ord_store_error (mdb_txn_commit (txn));
-    else
-        mdb_txn_abort (txn);
+    int rc = s_group_commit (store, group, count);
     size_t applied = rc == 0? count: 0;
     if (rc && count > 1) {
         for (size_t i = 0; i < count; i++) {
@@ -936,6 +1039,7 @@ s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
         if (zmsg_send (&reply, router))
             zmsg_destroy (&reply);
     }
+    s_keep_room (store);
     if (barrier)
         s_writer_barrier (router, &barrier_identity, barrier);
 }
@@ -966,6 +1070,7 @@ s_writer_actor (zsock_t *pipe, void *args_)
         return;
     }
     zsock_signal (pipe, 0);
+    s_keep_room (store);            //  a store reopened with a smaller map_size
     zpoller_t *poller = zpoller_new (pipe, router, NULL);
     while (true) {
         void *which = zpoller_wait (poller, -1);

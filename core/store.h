@@ -15,8 +15,9 @@
       review      id -> ""                            orders needing review
     meta also keeps one counter of orders per status ("count/<status>",
     8 bytes BE), kept by the writer, so stats never scans.
-    Reads use MDB_NOTLS read transactions, so they never wait for the
-    writer and may be used from any thread.
+    Reads use MDB_NOTLS read transactions, so they may be used from any
+    thread and never wait for a commit; only while the writer grows the
+    map (seldom, briefly) do new ones wait.
 
     Caveats (LMDB's, which this module passes on):
       - one write transaction at a time: every change goes through the
@@ -25,8 +26,10 @@
         thread that reads at the same time takes one;
       - what a read returns points into the map and is valid only until
         its transaction ends: copy it first;
-      - the map is a fixed size: a full map is ORD_ESTOREFULL, an error to
-        answer (`unavailable`), never a crash. */
+      - the map grows (mapsize.h) while no transaction is open: a read
+        ends with ord_store_read_end, never mdb_txn_abort alone; a map
+        that cannot grow any more is ORD_ESTOREFULL, an error to answer
+        (`unavailable`), never a crash. */
 #ifndef ORD_STORE_H_INCLUDED
 #define ORD_STORE_H_INCLUDED
 
@@ -77,8 +80,19 @@ bool ord_store_copying (ord_store_t *self);
 /*  Maps an LMDB return code to ORD_ESTOREFULL or ORD_ESTORE (0 stays 0). */
 int ord_store_error (int mdb_rc);
 
-/*  A read transaction; end it with mdb_txn_abort. Errors: ORD_ESTORE. */
+/*  A read transaction; end it with ord_store_read_end (never with
+    mdb_txn_abort alone), in the same thread, before waiting on anything:
+    while it is open the writer cannot grow the map. Do not open a second
+    one in the same thread while holding one. Errors: ORD_ESTORE. */
 int ord_store_read (ord_store_t *self, MDB_txn **txn_p);
+void ord_store_read_end (ord_store_t *self, MDB_txn *txn);
+
+/*  For a read transaction kept across reads (mdb_txn_reset keeps its
+    reader slot): renew it (Errors: ORD_ESTORE, then abort it with
+    mdb_txn_abort), and reset it when the read is done; a reset one may be
+    aborted with mdb_txn_abort. */
+int ord_store_read_renew (ord_store_t *self, MDB_txn *txn);
+void ord_store_read_reset (ord_store_t *self, MDB_txn *txn);
 MDB_dbi ord_store_dbi (ord_store_t *self, ord_db_t db);
 
 /*  The order with `id`, or ORD_ENOTFOUND; ORD_ESTORE if unreadable. */
@@ -122,6 +136,18 @@ int ord_store_saga_ids (ord_store_t *self, MDB_txn *txn, size_t max, zlist_t **i
     (*ids_p is NULL). */
 int ord_store_due_timers (ord_store_t *self, MDB_txn *txn, int64_t now, size_t max,
                           zlist_t **ids_p);
+
+/*  The map grows as the store fills (see mapsize.h): up to `max_bytes`,
+    or when 0 (the default), to what the disk can hold. Set it before the
+    writer starts. */
+void ord_store_set_map_size_max (ord_store_t *self, int64_t max_bytes);
+
+/*  True while the map is past ORD_MAPSIZE_GROW_PERCENT and cannot grow
+    (map_size_max reached, or the disk full): health is degraded. */
+bool ord_store_map_stuck (ord_store_t *self);
+
+/*  How many times the map has grown since the store was opened. */
+uint64_t ord_store_map_growths (ord_store_t *self);
 
 /*  Number of orders, store size in bytes, and map size. */
 void ord_store_usage (ord_store_t *self, MDB_txn *txn, size_t *orders,
@@ -172,8 +198,9 @@ zactor_t *ord_store_writer_new (ord_store_t *store, const char *events, ord_why_
 zsock_t *ord_store_client_new (ord_store_t *store);
 
 /*  Commits a batch through the writer and waits until it is durable.
-    Returns 0, ORD_ESTOREFULL or ORD_ESTORE (then nothing of it was
-    written). The batch is left as it was; reset it to reuse it. */
+    A full map is grown and the commit retried on the way. Returns 0,
+    ORD_ESTOREFULL (the map cannot grow) or ORD_ESTORE (then nothing of it
+    was written). The batch is left as it was; reset it to reuse it. */
 int ord_store_commit (zsock_t *client, ord_batch_t *batch);
 
 /*  The two halves of ord_store_commit, for a caller with other work to do
@@ -191,8 +218,9 @@ int ord_store_commit_wait (zsock_t *client);
 typedef int (ord_store_barrier_fn) (void *arg);
 int ord_store_barrier (zsock_t *client, ord_store_barrier_fn *fn, void *arg);
 
-/*  Commits a batch directly (no writer running: start-up, tests). The
-    batch is left as it was. Errors: ORD_ESTOREFULL, ORD_ESTORE (then
+/*  Commits a batch directly (no writer running: start-up, tests),
+    growing the map as the writer does. The batch is left as it was.
+    Errors: ORD_ESTOREFULL (the map cannot grow), ORD_ESTORE (then
     nothing of it was written). */
 int ord_store_commit_direct (ord_store_t *self, ord_batch_t *batch);
 

@@ -7,9 +7,11 @@
 #include <string.h>
 #include "adapter_server.h"
 #include "adapter_backup.h"
+#include "mapsize.h"
 #include "number.h"
 
 #define S_LATENCY_MAX   3600000         /* latency_ms at most an hour */
+#define S_GROWTHS_PER_BATCH  64         /* each doubles the map */
 
 //  A request waiting for its due time: the whole message (envelope and
 //  body), FIFO, so due times never decrease from head to tail.
@@ -22,6 +24,7 @@ typedef struct s_request_t {
 //  One request of a batch being answered
 typedef struct {
     zmsg_t *msg;                        //  the envelope, body taken off
+    zframe_t *body;                     //  kept to answer again after a growth
     msgpack_sbuffer reply;              //  the reply body
     bool handled;                       //  went through a handler
     bool has_rid;
@@ -36,6 +39,8 @@ typedef struct {
     int64_t latency;                    //  latency_ms
     MDB_env *env;
     ord_adapter_backup_t *backup;       //  the `backup` op's state
+    ord_mapsize_t *map;                 //  grows env's map as it fills
+    bool map_full;                      //  a handler met MDB_MAP_FULL
     zsock_t *router;
     zpoller_t *poller;
     s_request_t *head, *tail;           //  requests waiting for their time
@@ -110,6 +115,31 @@ ord_adapter_store_error (int mdb_rc, const char *what, ord_why_t *why)
     return mdb_rc == MDB_MAP_FULL? ORD_ESTOREFULL: ORD_ESTORE;
 }
 
+//  map_size_max: "auto" (or absent, empty) is 0, what the disk can hold;
+//  else a size (K, M, G allowed) no smaller than the map already is
+static int
+s_config_map_size_max (zconfig_t *config, MDB_env *env, int64_t *max_bytes, ord_why_t *why)
+{
+    const char *text = config? zconfig_get (config, "map_size_max", NULL): NULL;
+    *max_bytes = 0;
+    if (!text || !*text || streq (text, "auto"))
+        return 0;
+    int rc = ord_adapter_config_int (config, "map_size_max", 1024 * 1024,
+                                     (int64_t) (SIZE_MAX / 2), 0, true, max_bytes, why);
+    if (rc) {
+        ord_why_set (why, "map_size_max: '%s' is not auto or a size from 1M", text);
+        return rc;
+    }
+    size_t used, map;
+    ord_mapsize_usage (env, &used, &map);
+    if ((size_t) *max_bytes < map) {
+        ord_why_set (why, "map_size_max: %s is less than the map's size (map_size, %zu)",
+                     text, map);
+        return ORD_ECONFIG;
+    }
+    return 0;
+}
+
 int
 ord_adapter_env_open (const ord_plugin_args_t *args, unsigned int maxdbs,
                       MDB_env **env_p, ord_why_t *why)
@@ -134,6 +164,8 @@ ord_adapter_env_open (const ord_plugin_args_t *args, unsigned int maxdbs,
     if (mdb_rc == 0)
         mdb_rc = mdb_env_open (env, args->data_dir,
                                MDB_NOTLS | (args->sync? 0: MDB_NOSYNC), 0600);
+    if (mdb_rc == 0)
+        mdb_rc = ord_mapsize_adopt (env);
     if (mdb_rc) {
         ord_why_set (why, "cannot open LMDB environment in %s: %s",
                      args->data_dir, mdb_strerror (mdb_rc));
@@ -198,14 +230,22 @@ ord_adapter_router_bind (const ord_plugin_args_t *args, zsock_t **router_p, ord_
 //  --------------------------------------------------------------------------
 //  Answering
 
+//  Forgets the answer, keeps the request: to answer it again
 static void
-s_item_reset (s_item_t *item)
+s_item_clear_answer (s_item_t *item)
 {
-    zmsg_destroy (&item->msg);
     msgpack_sbuffer_clear (&item->reply);
     item->handled = false;
     item->has_rid = false;
     item->rid [0] = 0;
+}
+
+static void
+s_item_reset (s_item_t *item)
+{
+    zmsg_destroy (&item->msg);
+    zframe_destroy (&item->body);
+    s_item_clear_answer (item);
 }
 
 static void
@@ -276,10 +316,13 @@ s_call_handler (self_t *self, MDB_txn *txn, int64_t now, ord_adapter_handler_fn 
         return rc;
     }
     rc = handler (&call);
+    if (rc == ORD_ESTOREFULL)
+        self->map_full = true;
     if (rc == 0 || call.keep_writes) {
         int mdb_rc = mdb_txn_commit (call.txn);
         if (mdb_rc) {
             rc = ord_adapter_store_error (mdb_rc, "commit nested", &call.why);
+            self->map_full |= rc == ORD_ESTOREFULL;
             call.fields = 0;
         }
     }
@@ -430,18 +473,15 @@ ord_adapter_decode (zframe_t *frame, msgpack_unpacked *unpacked,
 }
 
 
-//  Decodes and answers one request of a batch. Opens the batch txn on the
-//  first request that needs a handler.
+//  Decodes and answers one request (item->body) of a batch. Opens the
+//  batch txn on the first request that needs a handler.
 static void
-s_answer (self_t *self, s_item_t *item, zmsg_t *msg, int64_t now,
+s_answer (self_t *self, s_item_t *item, int64_t now,
           MDB_txn **txn_p, int *txn_rc, ord_why_t *txn_why)
 {
     ord_why_t why;
     why.text [0] = 0;
-    zframe_t *frame = zmsg_last (msg);
-    if (frame)
-        zmsg_remove (msg, frame);
-    item->msg = msg;
+    zframe_t *frame = item->body;
     if (!frame) {
         s_item_error (item, ORD_EBADREQ, "empty message");
         return;
@@ -491,7 +531,6 @@ fail:
     s_item_error (item, rc, why.text);
 done:
     msgpack_unpacked_destroy (&unpacked);
-    zframe_destroy (&frame);
 }
 
 static int
@@ -506,6 +545,69 @@ s_send (self_t *self, s_item_t *item)
     return rc;
 }
 
+//  Answers the first `count` items in one write transaction. A full map
+//  (a handler's, the batch hook's or the commit's MDB_MAP_FULL) returns
+//  ORD_ESTOREFULL with nothing written, for the caller to grow the map and
+//  answer them all again, unless this is the `last_try`: then whatever
+//  fitted is committed, as without growth. Any other commit failure turns
+//  the handled items' answers into errors and is returned.
+static int
+s_answer_all (self_t *self, size_t count, int64_t now, bool last_try)
+{
+    MDB_txn *txn = NULL;
+    int txn_rc = 0;
+    ord_why_t txn_why;
+    txn_why.text [0] = 0;
+    self->map_full = false;
+    for (size_t i = 0; i < count; i++)
+        s_answer (self, &self->items [i], now, &txn, &txn_rc, &txn_why);
+    bool map_full = self->map_full || txn_rc == ORD_ESTOREFULL;
+    if (map_full && !last_try) {
+        if (txn)
+            mdb_txn_abort (txn);
+        return ORD_ESTOREFULL;
+    }
+    if (!txn)
+        return 0;
+    int mdb_rc = mdb_txn_commit (txn);
+    if (mdb_rc == MDB_MAP_FULL && !last_try)
+        return ORD_ESTOREFULL;
+    if (mdb_rc) {
+        //  Whatever the cause, the batch's writes are lost: unavailable
+        int rc = ord_adapter_store_error (mdb_rc, "commit", &txn_why);
+        if (!(rc == ORD_ESTOREFULL && ord_mapsize_stuck (self->map)))
+            zsys_warning ("%s: %s", self->spec->name, txn_why.text);   //  else said once
+        for (size_t i = 0; i < count; i++)
+            if (self->items [i].handled)
+                s_item_error (&self->items [i], ORD_EUNAVAILABLE, txn_why.text);
+        return rc;
+    }
+    return 0;
+}
+
+//  Answers the items, growing the map (as many times as it takes, up to
+//  S_GROWTHS_PER_BATCH) when it is full, so that a growth fails nothing;
+//  then makes room for the next batches. Only this thread uses the
+//  environment, so no transaction is open when the map grows.
+static void
+s_answer_growing (self_t *self, size_t count, int64_t now)
+{
+    //  A map that could not grow a moment ago is not tried again yet
+    bool may_retry = ord_mapsize_may_grow (self->map);
+    ord_why_t why;
+    for (int growths = 0; ; growths++) {
+        int rc = s_answer_all (self, count, now, !may_retry);
+        if (rc != ORD_ESTOREFULL || !may_retry)
+            break;
+        for (size_t i = 0; i < count; i++)
+            s_item_clear_answer (&self->items [i]);
+        may_retry = growths < S_GROWTHS_PER_BATCH && ord_mapsize_may_grow (self->map)
+                 && ord_mapsize_grow (self->map, &why) == 0;
+    }
+    if (ord_mapsize_wants_room (self->map) && ord_mapsize_may_grow (self->map))
+        ord_mapsize_grow (self->map, &why);
+}
+
 //  Answers up to ORD_ADAPTER_MAX_BATCH requests that are due, in one write
 //  transaction. Returns how many it answered.
 static size_t
@@ -514,31 +616,19 @@ s_process_due (self_t *self)
     int64_t mono = zclock_mono ();
     int64_t now = zclock_time ();
     size_t count = 0;
-    MDB_txn *txn = NULL;
-    int txn_rc = 0;
-    ord_why_t txn_why;
-    txn_why.text [0] = 0;
-
     while (self->head && self->head->due <= mono && count < ORD_ADAPTER_MAX_BATCH) {
         s_request_t *request = self->head;
         self->head = request->next;
         if (!self->head)
             self->tail = NULL;
-        s_answer (self, &self->items [count++], request->msg, now,
-                  &txn, &txn_rc, &txn_why);
+        s_item_t *item = &self->items [count++];
+        item->msg = request->msg;
+        item->body = zmsg_last (item->msg);
+        if (item->body)
+            zmsg_remove (item->msg, item->body);
         free (request);
     }
-    if (txn) {
-        int mdb_rc = mdb_txn_commit (txn);
-        if (mdb_rc) {
-            //  Whatever the cause, the batch's writes are lost: unavailable
-            ord_adapter_store_error (mdb_rc, "commit", &txn_why);
-            zsys_warning ("%s: %s", self->spec->name, txn_why.text);
-            for (size_t i = 0; i < count; i++)
-                if (self->items [i].handled)
-                    s_item_error (&self->items [i], ORD_EUNAVAILABLE, txn_why.text);
-        }
-    }
+    s_answer_growing (self, count, now);
     for (size_t i = 0; i < count; i++) {
         if (s_send (self, &self->items [i]))
             zsys_warning ("%s: could not send a reply", self->spec->name);
@@ -593,6 +683,7 @@ s_self_destroy (self_t *self)
     if (self->items) {
         for (size_t i = 0; i < ORD_ADAPTER_MAX_BATCH; i++) {
             zmsg_destroy (&self->items [i].msg);
+            zframe_destroy (&self->items [i].body);
             msgpack_sbuffer_destroy (&self->items [i].reply);
         }
         free (self->items);
@@ -602,6 +693,7 @@ s_self_destroy (self_t *self)
     zpoller_destroy (&self->poller);
     zsock_destroy (&self->router);
     ord_adapter_backup_destroy (&self->backup);
+    ord_mapsize_destroy (&self->map);
     if (self->env) {
         mdb_env_close (self->env);
         self->env = NULL;
@@ -628,6 +720,13 @@ s_self_init (self_t *self, ord_why_t *why)
     if (rc)
         return rc;
     self->backup = ord_adapter_backup_new (self->env, self->spec->name);
+    int64_t map_size_max;
+    rc = s_config_map_size_max (self->args->config, self->env, &map_size_max, why);
+    if (rc)
+        return rc;
+    self->map = ord_mapsize_new (self->env, self->spec->name, map_size_max);
+    ord_why_t ignored;
+    ord_mapsize_keep_room (self->map, &ignored);   //  reopened with a smaller map_size
     rc = ord_adapter_router_bind (self->args, &self->router, why);
     if (rc)
         return rc;

@@ -2,7 +2,7 @@
     adapter plugin, so that an adapter is only its handlers.
 
     ord_adapter_run () is the whole actor: it reads the common config keys
-    (latency_ms, map_size), opens the adapter's LMDB environment in
+    (latency_ms, map_size, map_size_max), opens the adapter's LMDB environment in
     args->data_dir, lets the adapter open its databases (spec->open), binds
     the ROUTER to args->endpoint, does the pipe handshake of plugin.h and
     serves requests until "$TERM":
@@ -137,7 +137,8 @@ int ord_adapter_config_int (zconfig_t *config, const char *key, int64_t min,
                             int64_t *value, ord_why_t *why);
 
 /*  Opens an LMDB environment in args->data_dir (which must exist): map
-    size from config map_size (default ORD_ADAPTER_MAP_SIZE), `maxdbs`
+    size from config map_size (default ORD_ADAPTER_MAP_SIZE), or the size
+    it had grown to if larger (ord_adapter_run grows it), `maxdbs`
     named databases, MDB_NOTLS, and MDB_NOSYNC when !args->sync. Returns 0
     with the environment in *env_p (the caller closes it) or ORD_ECONFIG /
     ORD_ESTORE with a one-line reason in *why. */

@@ -100,8 +100,9 @@ class BrokenPaymentAdapter(unittest.TestCase):
 
 
 class FullStore(unittest.TestCase):
-    def test_map_full_is_a_clear_error_and_growing_the_map_recovers(self):
-        daemon = h.Daemon(overrides={'orderd/map_size': 1 << 20})
+    def test_map_that_cannot_grow_is_a_clear_error_and_raising_its_max_recovers(self):
+        daemon = h.Daemon(overrides={'orderd/map_size': 1 << 20,
+                                     'orderd/map_size_max': 1 << 20})
         self.addCleanup(daemon.cleanup)
         daemon.start()
         service = h.Client(daemon.service)
@@ -127,9 +128,9 @@ class FullStore(unittest.TestCase):
                              order)
         service.close()
         admin.close()
-        # Grow the map by config and restart: everything is there
+        # Let the map grow (map_size_max auto) and restart: everything is there
         daemon.stop()
-        daemon.overrides['orderd/map_size'] = 64 << 20
+        del daemon.overrides['orderd/map_size_max']
         daemon.write_config()
         daemon.start()
         service = h.Client(daemon.service)

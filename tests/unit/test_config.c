@@ -283,6 +283,28 @@ test_map_size_takes_a_suffix (void **state)
 }
 
 static void
+test_map_size_max_is_auto_or_a_size_from_map_size (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, S_PLUGINS);
+    assert_int_equal (s_load (fx), 0);
+    assert_int_equal (fx->config->map_size_max, 0);            //  auto: the disk
+    ord_config_destroy (&fx->config);
+    zlist_append (fx->overrides, "orderd/map_size_max=64G");
+    assert_int_equal (s_load (fx), 0);
+    assert_int_equal (fx->config->map_size_max, (int64_t) 64 << 30);
+    ord_config_destroy (&fx->config);
+    zlist_purge (fx->overrides);
+    zlist_append (fx->overrides, "orderd/map_size_max=512M");
+    s_assert_refused (fx, "",
+                      "orderd/map_size_max: 536870912 is less than orderd/map_size (1073741824)");
+    zlist_purge (fx->overrides);
+    zlist_append (fx->overrides, "orderd/map_size_max=lots");
+    s_assert_refused (fx, "", "orderd/map_size_max: 'lots' is not an integer from 1048576 "
+                      "to 4611686018427387903 (K, M, G allowed), or auto");
+}
+
+static void
 test_bad_integer_in_a_plugin_section_names_the_key (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
@@ -442,6 +464,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_defaults_are_in_the_tree_too, setup, teardown),
         cmocka_unit_test_setup_teardown (test_file_values_are_read, setup, teardown),
         cmocka_unit_test_setup_teardown (test_map_size_takes_a_suffix, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_map_size_max_is_auto_or_a_size_from_map_size, setup, teardown),
         cmocka_unit_test_setup_teardown (test_overrides_beat_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown (test_overrides_alone_without_a_file, setup, teardown),
         cmocka_unit_test_setup_teardown (test_plugin_sections_keep_their_own_keys, setup, teardown),

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <czmq.h>
+#include <lmdb.h>
 #include "orderd/plugin.h"
 #include "wire.h"
 #include "plugin_fixture.h"
@@ -207,6 +208,88 @@ test_bad_map_size_refuses_to_start (void **state)
     zconfig_put (fx->section, "map_size", "12X");
     char *reason = fx_try_start (fx);
     assert_non_null (strstr (reason, "map_size"));
+    zstr_free (&reason);
+}
+
+//  The adapter's environment grows as it fills (core/mapsize, shared with
+//  orderd's store): 5,000 reservations with long order ids, about 2 MiB
+//  of lines and expiry entries, go into a 1 MiB map without one error
+#define S_GROWTH_LINES  5000
+#define S_STUCK_LINES   3500            //  more than 1 MiB holds
+
+static void
+s_reserve_many (fixture_t *fx, int count, int *failed)
+{
+    for (int line = 0; line < count; line++) {
+        char order_id [128];
+        snprintf (order_id, sizeof order_id, "o-growth-%06d-%0100d", line, 0);
+        const char *code = s_line (fx, "reserve", order_id, 0, "sku-many", 1);
+        if (*code)
+            (*failed)++;
+    }
+}
+
+static size_t
+s_adapter_map_bytes (fixture_t *fx)
+{
+    MDB_env *env;
+    assert_int_equal (mdb_env_create (&env), 0);
+    assert_int_equal (mdb_env_open (env, fx->data_dir, MDB_RDONLY, 0600), 0);
+    MDB_envinfo info;
+    assert_int_equal (mdb_env_info (env, &info), 0);
+    mdb_env_close (env);
+    return info.me_mapsize;
+}
+
+static void
+test_map_grows_as_the_adapter_fills (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_stock_file (fx, "stock\n    sku-many = 1000000\n");
+    zconfig_put (fx->section, "map_size", "1M");
+    fx->nosync = true;                  //  one fsync a call would be slow
+    fx_start (fx);
+    int failed = 0;
+    s_reserve_many (fx, S_GROWTH_LINES, &failed);
+    assert_int_equal (failed, 0);
+    assert_stock (fx, "sku-many", 1000000 - S_GROWTH_LINES, S_GROWTH_LINES);
+    //  Consistent after a restart, and the map it grew to was kept
+    fx_stop (fx);
+    size_t map_bytes = s_adapter_map_bytes (fx);
+    assert_true (map_bytes >= 2 * 1024 * 1024);
+    fx_start (fx);
+    assert_stock (fx, "sku-many", 1000000 - S_GROWTH_LINES, S_GROWTH_LINES);
+    fx_stop (fx);
+    assert_int_equal (s_adapter_map_bytes (fx), map_bytes);     //  kept, not shrunk
+}
+
+static void
+test_map_stops_growing_at_map_size_max (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write_stock_file (fx, "stock\n    sku-many = 1000000\n");
+    zconfig_put (fx->section, "map_size", "1M");
+    zconfig_put (fx->section, "map_size_max", "1M");
+    fx->nosync = true;
+    fx_start (fx);
+    int failed = 0;
+    s_reserve_many (fx, S_STUCK_LINES, &failed);
+    //  What did not fit was refused as unavailable, and nothing of it kept
+    assert_true (failed > 0);
+    assert_stock (fx, "sku-many", 1000000 - (S_STUCK_LINES - failed), S_STUCK_LINES - failed);
+    char late [128];
+    snprintf (late, sizeof late, "o-late-%0100d", 0);
+    assert_string_equal (s_line (fx, "reserve", late, 0, "sku-many", 1), "unavailable");
+}
+
+static void
+test_map_size_max_below_map_size_refuses_to_start (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    zconfig_put (fx->section, "map_size", "4M");
+    zconfig_put (fx->section, "map_size_max", "2M");
+    char *reason = fx_try_start (fx);
+    assert_non_null (strstr (reason, "map_size_max"));
     zstr_free (&reason);
 }
 
@@ -670,6 +753,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_bad_reserve_ttl_refuses_to_start, setup_stopped, fx_teardown),
         cmocka_unit_test_setup_teardown (test_map_size_takes_gigabytes, setup_stopped, fx_teardown),
         cmocka_unit_test_setup_teardown (test_bad_map_size_refuses_to_start, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_map_grows_as_the_adapter_fills, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_map_stops_growing_at_map_size_max, setup_stopped, fx_teardown),
+        cmocka_unit_test_setup_teardown (test_map_size_max_below_map_size_refuses_to_start, setup_stopped, fx_teardown),
         cmocka_unit_test_setup_teardown (test_stock_file_seeds_the_store, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_unknown_sku_has_no_stock, setup, fx_teardown),
         cmocka_unit_test_setup_teardown (test_stock_set_sets_available_only, setup, fx_teardown),

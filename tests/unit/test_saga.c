@@ -288,7 +288,7 @@ s_stored (fixture_t *fx, const char *id)
     assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
     ord_order_t *order = NULL;
     int rc = ord_store_get_order (fx->engine->store, txn, id, &order);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->engine->store, txn);
     assert_true (rc == 0 || rc == ORD_ENOTFOUND);
     return order;
 }
@@ -302,7 +302,7 @@ s_saga_count (fixture_t *fx)
     assert_int_equal (ord_store_saga_ids (fx->engine->store, txn, 100, &ids), 0);
     size_t count = zlist_size (ids);
     zlist_destroy (&ids);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->engine->store, txn);
     return count;
 }
 
@@ -323,7 +323,7 @@ s_history (fixture_t *fx, const char *id, char text [512])
     MDB_txn *txn;
     assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
     assert_int_equal (ord_store_history (fx->engine->store, txn, id, s_collect, text), 0);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->engine->store, txn);
 }
 
 
@@ -387,7 +387,7 @@ test_create_out_of_stock_releases_and_stores_nothing (void **state)
     assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
     uint64_t counts [ORD_STATUS_COUNT], review;
     ord_store_status_counts (fx->engine->store, txn, counts, &review);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->engine->store, txn);
     assert_int_equal (counts [ORD_STATUS_PENDING], 0);
     assert_int_equal (atomic_load (&fx->engine->transitions), 0);
 }
@@ -473,7 +473,7 @@ test_interrupted_create_saga_loads_with_its_order (void **state)
     ord_saga_t saga;
     ord_order_t *carried = NULL;
     int rc = ord_saga_load (fx->engine, txn, ctx->order->id, &saga, &carried);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->engine->store, txn);
     assert_int_equal (rc, 0);
     assert_int_equal (saga.kind, ORD_SAGA_CREATE);
     assert_int_equal (saga.phase, ORD_PHASE_RESERVE);
@@ -549,7 +549,7 @@ test_confirm_captures_once_and_reduces_stock (void **state)
     assert_int_equal (ord_store_due_timers (fx->engine->store, txn, INT64_MAX, 10, &due), 0);
     assert_int_equal (zlist_size (due), 0);
     zlist_destroy (&due);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->engine->store, txn);
 }
 
 //  orderd died after the capture went through but before it was recorded:
@@ -614,7 +614,7 @@ test_logged_saga_loads_back (void **state)
     //  An order without a saga loads as kind NONE
     assert_int_equal (ord_saga_load (fx->engine, txn, "o00000000000000ff", &saga, NULL), 0);
     assert_int_equal (saga.kind, ORD_SAGA_NONE);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->engine->store, txn);
 }
 
 //  An initiate_payment's URLs are in its first logged record, so that a
@@ -638,7 +638,7 @@ test_initiate_logs_its_urls_in_its_first_record (void **state)
     assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
     ord_saga_t saga;
     assert_int_equal (ord_saga_load (fx->engine, txn, fx->ctx.order->id, &saga, NULL), 0);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->engine->store, txn);
     assert_int_equal (saga.kind, ORD_SAGA_INITIATE);
     assert_int_equal (saga.phase, ORD_PHASE_CREATE_PAYMENT);
     assert_string_equal (saga.return_url, "https://shop.example/ok");
@@ -777,7 +777,7 @@ test_stock_is_conserved_across_sagas (void **state)
     assert_int_equal (ord_store_read (fx->engine->store, &txn), 0);
     uint64_t counts [ORD_STATUS_COUNT], review;
     ord_store_status_counts (fx->engine->store, txn, counts, &review);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->engine->store, txn);
     assert_int_equal (counts [ORD_STATUS_CONFIRMED], 1);
     assert_int_equal (counts [ORD_STATUS_CANCELLED], 1);
     assert_int_equal (counts [ORD_STATUS_FAILED], 1);

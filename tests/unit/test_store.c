@@ -10,7 +10,7 @@
     actor (ord_store_writer_new, then one ord_store_client_new per thread
     and ord_store_commit), which commits many threads' batches at once and
     publishes their events after the commit. Reads take a read transaction
-    (ord_store_read) and end it with mdb_txn_abort.
+    (ord_store_read) and end it with ord_store_read_end.
 
     Every test gets a fresh store in a temporary folder (setup); orders are
     built by hand (s_order_new) and created / moved with s_create / s_move,
@@ -173,7 +173,7 @@ s_get (fixture_t *fx, const char *id)
     assert_int_equal (ord_store_read (fx->store, &txn), 0);
     ord_order_t *order = NULL;
     int rc = ord_store_get_order (fx->store, txn, id, &order);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
     if (rc)
         fail_msg ("get %s: %s", id, ord_strerror (rc));
     return order;
@@ -189,7 +189,7 @@ s_list (fixture_t *fx, const ord_list_query_t *query, char *ids, size_t size)
     zlist_t *orders = NULL;
     bool more = false;
     assert_int_equal (ord_store_list (fx->store, txn, query, &orders, &more), 0);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
     ids [0] = 0;
     ord_order_t *order;
     while ((order = (ord_order_t *) zlist_pop (orders))) {
@@ -239,7 +239,7 @@ test_open_creates_a_fresh_store (void **state)
     assert_int_equal (mdb_get (txn, ord_store_dbi (fx->store, ORD_DB_META), &key, &value), 0);
     assert_int_equal (value.mv_size, 6);
     assert_memory_equal (value.mv_data, ORD_STORE_MAGIC, 6);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
 }
 
 static void
@@ -422,7 +422,7 @@ test_unknown_order_is_not_found (void **state)
     assert_int_equal (ord_store_get_order (fx->store, txn, "o0000000000000099", &order),
                       ORD_ENOTFOUND);
     assert_null (order);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
 }
 
 static void
@@ -464,7 +464,7 @@ test_batch_put_and_delete (void **state)
     key.mv_data = (void *) "o0000000000000001";
     assert_int_equal (mdb_get (txn, ord_store_dbi (fx->store, ORD_DB_SAGAS), &key, &value),
                       MDB_NOTFOUND);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
 }
 
 static void
@@ -486,7 +486,7 @@ test_failing_batch_writes_nothing (void **state)
     assert_int_equal (ord_store_saga_ids (fx->store, txn, 10, &ids), 0);
     assert_int_equal (zlist_size (ids), 0);
     zlist_destroy (&ids);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
 }
 
 //  Collects history entries as "from>to," (from "-" for the creation)
@@ -530,7 +530,7 @@ test_history_comes_back_in_order (void **state)
     text [0] = 0;
     assert_int_equal (ord_store_history (fx->store, txn, "o00000000000000ff", s_collect, text), 0);
     assert_string_equal (text, "");
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
     ord_order_destroy (&order);
     ord_order_destroy (&other);
 }
@@ -546,7 +546,7 @@ test_last_id_is_the_newest_order (void **state)
     char id [ORD_ORDER_ID_SIZE];
     assert_int_equal (ord_store_last_id (fx->store, txn, id), 0);
     assert_string_equal (id, "o0000000000000003");
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
 }
 
 
@@ -707,7 +707,7 @@ test_due_timers_in_deadline_order (void **state)
     assert_int_equal (ord_store_due_timers (fx->store, txn, 1999, 10, &ids), 0);
     assert_int_equal (zlist_size (ids), 0);
     zlist_destroy (&ids);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
     ord_order_destroy (&late);
     ord_order_destroy (&early);
     ord_order_destroy (&middle);
@@ -725,7 +725,7 @@ test_cleared_timer_is_no_longer_due (void **state)
     assert_int_equal (ord_store_due_timers (fx->store, txn, INT64_MAX, 10, &ids), 0);
     assert_int_equal (zlist_size (ids), 0);
     zlist_destroy (&ids);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
     ord_order_destroy (&order);
 }
 
@@ -769,7 +769,7 @@ test_saga_ids_lists_unfinished_sagas (void **state)
     assert_int_equal (ord_store_saga_ids (fx->store, txn, 2, &ids), 0);
     assert_int_equal (zlist_size (ids), 2);
     zlist_destroy (&ids);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
 }
 
 static void
@@ -792,7 +792,7 @@ test_status_counts_follow_the_transitions (void **state)
     assert_int_equal (ord_store_read (fx->store, &txn), 0);
     uint64_t counts [ORD_STATUS_COUNT], review = 99;
     ord_store_status_counts (fx->store, txn, counts, &review);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
     assert_int_equal (counts [ORD_STATUS_PENDING], 1);
     assert_int_equal (counts [ORD_STATUS_PAYMENT_INITIATED], 1);
     assert_int_equal (counts [ORD_STATUS_CANCELLED], 1);
@@ -808,7 +808,7 @@ test_status_counts_follow_the_transitions (void **state)
     ord_batch_destroy (&batch);
     assert_int_equal (ord_store_read (fx->store, &txn), 0);
     ord_store_status_counts (fx->store, txn, counts, &review);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
     assert_int_equal (review, 0);
     assert_int_equal (counts [ORD_STATUS_PAYMENT_INITIATED], 1);
     for (unsigned i = 0; i < 3; i++)
@@ -823,11 +823,11 @@ test_usage_counts_orders_and_grows (void **state)
     size_t orders, used_before, used_after, map;
     assert_int_equal (ord_store_read (fx->store, &txn), 0);
     ord_store_usage (fx->store, txn, &orders, &used_before, &map);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
     s_create_many (fx, 1, 200, "alice");
     assert_int_equal (ord_store_read (fx->store, &txn), 0);
     ord_store_usage (fx->store, txn, &orders, &used_after, &map);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
     assert_int_equal (orders, 200);
     assert_true (used_after > used_before);
     assert_true (used_after <= map);
@@ -973,7 +973,7 @@ test_failed_commit_publishes_nothing (void **state)
     assert_int_equal (ord_store_read (fx->store, &txn), 0);
     ord_order_t *stored = NULL;
     assert_int_equal (ord_store_get_order (fx->store, txn, order->id, &stored), ORD_ENOTFOUND);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
     ord_order_destroy (&order);
 }
 
@@ -1083,7 +1083,7 @@ test_threads_commit_concurrently_in_groups (void **state)
     ord_store_status_counts (fx->store, txn, counts, &review);
     size_t orders, used, map;
     ord_store_usage (fx->store, txn, &orders, &used, &map);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
     assert_int_equal (counts [ORD_STATUS_PENDING], S_THREADS * S_COMMITS);
     assert_int_equal (orders, S_THREADS * S_COMMITS);
 }
@@ -1143,21 +1143,30 @@ s_assert_intact (fixture_t *fx, const ord_order_t *order, int fillers)
     MDB_stat stat;
     assert_int_equal (mdb_stat (txn, ord_store_dbi (fx->store, ORD_DB_IDEM), &stat), 0);
     assert_int_equal (stat.ms_entries, (size_t) fillers * 2);
-    mdb_txn_abort (txn);
+    ord_store_read_end (fx->store, txn);
+}
+
+//  A tiny store that may not grow
+static void
+s_open_tiny (fixture_t *fx)
+{
+    assert_int_equal (ord_store_open (fx->dir, S_TINY_MAP, false, 126, &fx->store, &fx->why), 0);
+    ord_store_set_map_size_max (fx->store, S_TINY_MAP);
 }
 
 static void
 test_full_map_is_an_error_not_a_crash (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
-    assert_int_equal (ord_store_open (fx->dir, S_TINY_MAP, false, 126, &fx->store, &fx->why), 0);
+    s_open_tiny (fx);
     ord_order_t *order = s_create (fx, 1, "alice", 1000);
     int fillers = s_fill (fx, NULL);
     assert_true (fillers > 0);
     s_assert_intact (fx, order, fillers);
+    assert_true (ord_store_map_stuck (fx->store));
     //  Still full after a reopen, still readable
     ord_store_destroy (&fx->store);
-    assert_int_equal (ord_store_open (fx->dir, S_TINY_MAP, false, 126, &fx->store, &fx->why), 0);
+    s_open_tiny (fx);
     s_assert_intact (fx, order, fillers);
     ord_order_destroy (&order);
 }
@@ -1166,18 +1175,243 @@ static void
 test_full_map_through_the_writer (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
-    assert_int_equal (ord_store_open (fx->dir, S_TINY_MAP, false, 126, &fx->store, &fx->why), 0);
+    s_open_tiny (fx);
     ord_order_t *order = s_create (fx, 1, "alice", 1000);
     s_start_writer (fx);
     int fillers = s_fill (fx, fx->client);
     assert_true (fillers > 0);
     s_assert_intact (fx, order, fillers);
+    assert_true (ord_store_map_stuck (fx->store));
+    assert_int_equal (ord_store_map_growths (fx->store), 0);
     //  The writer is still alive: a batch that needs no new page goes in
     ord_batch_t *batch = ord_batch_new ();
     ord_batch_del (batch, ORD_DB_SAGAS, "o0000000000000001", 17);
     assert_int_equal (ord_store_commit (fx->client, batch), 0);
     ord_batch_destroy (&batch);
     ord_order_destroy (&order);
+}
+
+
+//  --------------------------------------------------------------------------
+//  A map that grows
+
+//  Commits `rounds` batches of two 60 KiB values; every one must go in
+static void
+s_fill_growing (fixture_t *fx, zsock_t *client, int rounds)
+{
+    char *value = (char *) malloc (S_BIG_VALUE);
+    assert_non_null (value);
+    memset (value, 'g', S_BIG_VALUE);
+    ord_batch_t *batch = ord_batch_new ();
+    for (int round = 0; round < rounds; round++) {
+        ord_batch_reset (batch);
+        for (int i = 0; i < 2; i++) {
+            char key [32];
+            snprintf (key, sizeof key, "grower-%03d-%d", round, i);
+            ord_batch_put (batch, ORD_DB_IDEM, key, strlen (key), value, S_BIG_VALUE);
+        }
+        int rc = client? ord_store_commit (client, batch): ord_store_commit_direct (fx->store, batch);
+        if (rc)
+            fail_msg ("round %d: %s", round, ord_strerror (rc));
+    }
+    ord_batch_destroy (&batch);
+    free (value);
+}
+
+static size_t
+s_entries (fixture_t *fx, ord_db_t db)
+{
+    MDB_txn *txn;
+    assert_int_equal (ord_store_read (fx->store, &txn), 0);
+    MDB_stat stat;
+    assert_int_equal (mdb_stat (txn, ord_store_dbi (fx->store, db), &stat), 0);
+    ord_store_read_end (fx->store, txn);
+    return stat.ms_entries;
+}
+
+static size_t
+s_map_bytes (fixture_t *fx)
+{
+    MDB_txn *txn;
+    assert_int_equal (ord_store_read (fx->store, &txn), 0);
+    size_t orders, used, map;
+    ord_store_usage (fx->store, txn, &orders, &used, &map);
+    ord_store_read_end (fx->store, txn);
+    return map;
+}
+
+static void
+test_full_map_grows_and_loses_nothing (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    assert_int_equal (ord_store_open (fx->dir, S_TINY_MAP, false, 126, &fx->store, &fx->why), 0);
+    s_fill_growing (fx, NULL, 50);              //  6 MiB into 1 MiB
+    assert_true (ord_store_map_growths (fx->store) >= 3);
+    assert_true (s_map_bytes (fx) >= 6 * 1024 * 1024);
+    assert_false (ord_store_map_stuck (fx->store));
+    ord_store_destroy (&fx->store);
+    assert_int_equal (ord_store_open (fx->dir, S_TINY_MAP, false, 126, &fx->store, &fx->why), 0);
+    assert_int_equal (s_entries (fx, ORD_DB_IDEM), 100);
+}
+
+static void
+test_map_grows_up_to_map_size_max_only (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    assert_int_equal (ord_store_open (fx->dir, S_TINY_MAP, false, 126, &fx->store, &fx->why), 0);
+    ord_store_set_map_size_max (fx->store, 4 * S_TINY_MAP);
+    s_start_writer (fx);
+    int fillers = s_fill (fx, fx->client);
+    assert_true (fillers > 20);                 //  more than 1 MiB went in
+    assert_int_equal (s_map_bytes (fx), 4 * S_TINY_MAP);
+    assert_true (ord_store_map_stuck (fx->store));
+}
+
+//  50,000 orders through their whole life (created, payment initiated,
+//  paid, confirmed: four commits each) from a 1 MiB store, by threads
+//  through the writer, while other threads keep reading: the map grows
+//  under them (a read during a growth would fault). Under valgrind
+//  (ORDERD_VALGRIND, set by tests/run.py), which runs one thread at a
+//  time, 800, which still grow it.
+#define S_LIFE_THREADS   8
+static unsigned s_life_orders = 50000;
+
+typedef struct {
+    ord_store_t *store;
+    unsigned thread;
+    atomic_int *failures;
+    atomic_bool *done;
+} s_life_worker_t;
+
+static void *
+s_life_worker (void *arg)
+{
+    s_life_worker_t *worker = (s_life_worker_t *) arg;
+    zsock_t *client = ord_store_client_new (worker->store);
+    ord_batch_t *batch = ord_batch_new ();
+    static const struct {
+        ord_status_t to;
+        ord_trigger_t trigger;
+    } steps [4] = {
+        { ORD_STATUS_PENDING, ORD_TRIGGER_CREATE },
+        { ORD_STATUS_PAYMENT_INITIATED, ORD_TRIGGER_INITIATE_PAYMENT },
+        { ORD_STATUS_PAID, ORD_TRIGGER_CONFIRM },
+        { ORD_STATUS_CONFIRMED, ORD_TRIGGER_CONFIRM }
+    };
+    for (unsigned n = worker->thread; n <= s_life_orders && client; n += S_LIFE_THREADS) {
+        char user [16];
+        snprintf (user, sizeof user, "user-%u", n % 97);
+        ord_order_t *order = s_order_new (n, user);
+        for (int step = 0; step < 4; step++) {
+            ord_batch_reset (batch);
+            ord_status_t previous = order->status;
+            ord_transition_t transition;
+            int64_t now = 1000 + n;
+            if (ord_order_transition (order, steps [step].to, steps [step].trigger, now,
+                                      "life", &transition)) {
+                atomic_fetch_add (worker->failures, 1);
+                break;
+            }
+            int64_t deadline = ord_status_holds_stock (steps [step].to)? now + 1000: 0;
+            ord_batch_timer (batch, order->id, order->timer_at, deadline);
+            order->timer_at = deadline;
+            ord_batch_order (batch, order, previous);
+            ord_batch_transition (batch, order, &transition);
+            if (ord_store_commit (client, batch))
+                atomic_fetch_add (worker->failures, 1);
+        }
+        ord_order_destroy (&order);
+    }
+    if (!client)
+        atomic_fetch_add (worker->failures, 1);
+    ord_batch_destroy (&batch);
+    zsock_destroy (&client);
+    return NULL;
+}
+
+static void *
+s_life_reader (void *arg)
+{
+    s_life_worker_t *reader = (s_life_worker_t *) arg;
+    for (unsigned n = 1; !atomic_load (reader->done); n = n % s_life_orders + 1) {
+        MDB_txn *txn;
+        if (ord_store_read (reader->store, &txn)) {
+            atomic_fetch_add (reader->failures, 1);
+            break;
+        }
+        char id [ORD_ORDER_ID_SIZE];
+        snprintf (id, sizeof id, "o%016x", n);
+        ord_order_t *order = NULL;
+        int rc = ord_store_get_order (reader->store, txn, id, &order);
+        if (rc && rc != ORD_ENOTFOUND)
+            atomic_fetch_add (reader->failures, 1);
+        ord_order_destroy (&order);
+        ord_store_read_end (reader->store, txn);
+        struct timespec pause = { 0, 20000 };  //  read often, not all the time
+        nanosleep (&pause, NULL);
+    }
+    return NULL;
+}
+
+static void
+s_assert_life_counts (fixture_t *fx)
+{
+    MDB_txn *txn;
+    assert_int_equal (ord_store_read (fx->store, &txn), 0);
+    uint64_t counts [ORD_STATUS_COUNT], review;
+    ord_store_status_counts (fx->store, txn, counts, &review);
+    size_t orders, used, map;
+    ord_store_usage (fx->store, txn, &orders, &used, &map);
+    ord_store_read_end (fx->store, txn);
+    assert_int_equal (orders, s_life_orders);
+    assert_int_equal (counts [ORD_STATUS_CONFIRMED], s_life_orders);
+    assert_int_equal (counts [ORD_STATUS_PENDING] + counts [ORD_STATUS_PAYMENT_INITIATED]
+                      + counts [ORD_STATUS_PAID], 0);
+    assert_int_equal (s_entries (fx, ORD_DB_HISTORY), 4 * s_life_orders);
+    assert_int_equal (s_entries (fx, ORD_DB_BY_STATUS), s_life_orders);
+    assert_int_equal (s_entries (fx, ORD_DB_BY_USER), s_life_orders);
+    assert_int_equal (s_entries (fx, ORD_DB_TIMERS), 0);
+}
+
+static void
+test_fifty_thousand_orders_from_one_mebibyte (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    const char *valgrind = getenv ("ORDERD_VALGRIND");
+    if (valgrind && *valgrind && !streq (valgrind, "0"))
+        s_life_orders = 800;
+    assert_int_equal (ord_store_open (fx->dir, S_TINY_MAP, false, 256, &fx->store, &fx->why), 0);
+    fx->writer = ord_store_writer_new (fx->store, "inproc://test-life-events", &fx->why);
+    assert_non_null (fx->writer);
+    atomic_int failures = 0;
+    atomic_bool done = false;
+    pthread_t threads [S_LIFE_THREADS + 2];
+    s_life_worker_t workers [S_LIFE_THREADS + 2];
+    int64_t started_ms = zclock_mono ();
+    for (unsigned i = 0; i < S_LIFE_THREADS + 2; i++) {
+        workers [i] = (s_life_worker_t) { fx->store, i + 1, &failures, &done };
+        assert_int_equal (pthread_create (&threads [i], NULL,
+                                          i < S_LIFE_THREADS? s_life_worker: s_life_reader,
+                                          &workers [i]), 0);
+    }
+    for (unsigned i = 0; i < S_LIFE_THREADS; i++)
+        pthread_join (threads [i], NULL);
+    atomic_store (&done, true);
+    for (unsigned i = S_LIFE_THREADS; i < S_LIFE_THREADS + 2; i++)
+        pthread_join (threads [i], NULL);
+    assert_int_equal (atomic_load (&failures), 0);
+    s_assert_life_counts (fx);
+    uint64_t growths = ord_store_map_growths (fx->store);
+    size_t map = s_map_bytes (fx);
+    print_message ("%u orders (4 commits each) from a 1 MiB map in %.1f s: %" PRIu64
+                   " growths, map now %.0f MiB\n", s_life_orders,
+                   (zclock_mono () - started_ms) / 1000.0, growths, map / 1048576.0);
+    assert_true (growths >= (s_life_orders < 50000? 1: 5));
+    //  Consistent after a restart
+    zactor_destroy (&fx->writer);
+    ord_store_destroy (&fx->store);
+    assert_int_equal (ord_store_open (fx->dir, S_TINY_MAP, false, 256, &fx->store, &fx->why), 0);
+    s_assert_life_counts (fx);
 }
 
 
@@ -1254,6 +1488,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_full_map_is_an_error_not_a_crash, setup_closed, teardown),
         cmocka_unit_test_setup_teardown (test_full_map_through_the_writer, setup_closed, teardown),
         //  Known core bug: fails until core/store.c is fixed
+        cmocka_unit_test_setup_teardown (test_full_map_grows_and_loses_nothing, setup_closed, teardown),
+        cmocka_unit_test_setup_teardown (test_map_grows_up_to_map_size_max_only, setup_closed, teardown),
+        cmocka_unit_test_setup_teardown (test_fifty_thousand_orders_from_one_mebibyte, setup_closed, teardown),
         cmocka_unit_test_setup_teardown (test_reopened_store_can_start_its_writer, setup_closed, teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
