@@ -87,6 +87,8 @@ fx_try_start (fixture_t *fx)
     fx->args.config = fx->section;
     fx->args.payment_timeout_ms = 1800000;
     fx->args.sync = !fx->nosync;
+    //  A test may try again after a refused start: the refused actor goes first
+    zactor_destroy (&fx->actor);
     fx->actor = zactor_new (fx->descriptor->actor, &fx->args);
     assert_non_null (fx->actor);
     char *reason = zstr_recv (fx->actor);
