@@ -2,7 +2,7 @@
     the admin door (PROTOCOL.md §5, §6) and shows the reply as tables, or
     with --json prints the reply itself as one JSON document. */
 #include <ctype.h>
-#include "client.h"
+#include "orderd/client.h"
 #include "format.h"
 #include "json.h"
 #include "order.h"
@@ -19,42 +19,50 @@
 //  code and message on stderr. Returns an exit status; the reply is
 //  filled for OM_EXIT_OK and OM_EXIT_ERROR.
 static int
-s_request (const om_opts_t *opts, const char *op, const om_body_t *body, om_reply_t *reply)
+s_request (const om_opts_t *opts, const char *op, const ordc_body_t *body, ordc_reply_t *reply)
 {
-    om_client_t *client = om_client_new_curve (opts->endpoint, opts->curve);
+    ordc_client_t *client = ordc_client_new (opts->endpoint, opts->curve);
     if (!client) {
         fprintf (stderr, "ordermon: '%s' is not an endpoint ZeroMQ can connect to "
                  "(e.g. tcp://127.0.0.1:8792)\n", opts->endpoint);
         return OM_EXIT_USAGE;
     }
-    int rc = om_client_call (client, op, body, opts->timeout_ms, reply);
-    om_handshake_t handshake = om_client_handshake (client);
-    om_client_destroy (&client);
-    if (rc == OM_EREFUSED) {
+    ordc_client_set_interrupt (client, &zsys_interrupted);
+    //  One attempt: a person at a terminal retries better than we would
+    ordc_options_t options = { .timeout_ms = opts->timeout_ms, .retries = -1 };
+    ordc_code_t rc = ordc_call (client, op, body, &options, reply);
+    ordc_handshake_t handshake = ordc_client_handshake (client);
+    ordc_client_destroy (&client);
+    if (rc == ORDC_REFUSED) {
         fprintf (stderr, "ordermon: orderd at %s refused the CURVE key of --cert "
                  "(is its public half in orderd/admin_clients?)\n", opts->endpoint);
         return OM_EXIT_UNREACHABLE;
     }
-    if ((rc == OM_ETIMEOUT || rc == OM_ESEND) && handshake == OM_HANDSHAKE_FAILED) {
+    bool unanswered = rc == ORDC_TIMEOUT || rc == ORDC_SEND;
+    if (unanswered && handshake == ORDC_HANDSHAKE_FAILED) {
         fprintf (stderr, "ordermon: the CURVE handshake with %s failed within %g s "
                  "(is --server-key orderd's public key? does orderd run with "
                  "orderd/curve = 1?)\n", opts->endpoint, opts->timeout_ms / 1000.0);
         return OM_EXIT_UNREACHABLE;
     }
-    if (rc == OM_ETIMEOUT || rc == OM_ESEND) {
+    if (unanswered) {
         fprintf (stderr, "ordermon: orderd did not answer at %s within %g s "
                  "(is it running? is -e the admin door?%s)\n",
                  opts->endpoint, opts->timeout_ms / 1000.0,
                  opts->curve? "": " does it need --cert and --server-key?");
         return OM_EXIT_UNREACHABLE;
     }
-    if (rc == OM_EINTR) {
+    if (rc == ORDC_INTERRUPTED) {
         fprintf (stderr, "ordermon: interrupted\n");
         return OM_EXIT_INTERRUPTED;
     }
-    if (rc == OM_EBADREPLY) {
+    if (rc == ORDC_BAD_REPLY) {
         fprintf (stderr, "ordermon: %s: the reply from %s is not a msgpack map\n",
                  op, opts->endpoint);
+        return OM_EXIT_ERROR;
+    }
+    if (!reply->body) {
+        fprintf (stderr, "ordermon: %s: %s\n", op, reply->message);
         return OM_EXIT_ERROR;
     }
     if (opts->json && om_json_print (stdout, reply->body, 2))
@@ -62,7 +70,7 @@ s_request (const om_opts_t *opts, const char *op, const om_body_t *body, om_repl
     if (!reply->ok) {
         char message [sizeof reply->message];
         snprintf (message, sizeof message, "%s", reply->message);
-        fprintf (stderr, "ordermon: %s: %s: %s\n", op, reply->code, om_sanitize (message));
+        fprintf (stderr, "ordermon: %s: %s: %s\n", op, reply->code_text, om_sanitize (message));
         return OM_EXIT_ERROR;
     }
     return OM_EXIT_OK;
@@ -184,15 +192,15 @@ s_bad_status (const char *status)
 int
 om_cmd_health (const om_opts_t *opts)
 {
-    om_body_t body;
-    om_body_init (&body);
-    om_body_bool (&body, "detailed", true);
-    om_reply_t reply;
-    om_reply_init (&reply);
+    ordc_body_t body;
+    ordc_body_init (&body);
+    ordc_body_bool (&body, "detailed", true);
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
     int rc = s_request (opts, "health", &body, &reply);
-    om_body_destroy (&body);
+    ordc_body_destroy (&body);
     if (rc || opts->json) {
-        om_reply_reset (&reply);
+        ordc_reply_reset (&reply);
         return rc;
     }
     const msgpack_object *map = reply.body;
@@ -249,7 +257,7 @@ om_cmd_health (const om_opts_t *opts)
         fputc ('\n', stdout);
         rc = s_print_table (opts, &table);
     }
-    om_reply_reset (&reply);
+    ordc_reply_reset (&reply);
     return rc;
 }
 
@@ -273,11 +281,11 @@ s_rate_row (om_table_t *table, const msgpack_object *map, const char *label,
 int
 om_cmd_stats (const om_opts_t *opts)
 {
-    om_reply_t reply;
-    om_reply_init (&reply);
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
     int rc = s_request (opts, "stats", NULL, &reply);
     if (rc || opts->json) {
-        om_reply_reset (&reply);
+        ordc_reply_reset (&reply);
         return rc;
     }
     const msgpack_object *map = reply.body;
@@ -392,7 +400,7 @@ om_cmd_stats (const om_opts_t *opts)
     }
     fputc ('\n', stdout);
     rc = rc? rc: s_print_table (opts, &table);
-    om_reply_reset (&reply);
+    ordc_reply_reset (&reply);
     return rc;
 }
 
@@ -404,30 +412,30 @@ om_cmd_list (const om_opts_t *opts)
 {
     if (opts->status && !s_valid_status (opts->status))
         return s_bad_status (opts->status);
-    om_body_t body;
-    om_body_init (&body);
+    ordc_body_t body;
+    ordc_body_init (&body);
     if (opts->status)
-        om_body_str (&body, "status", opts->status);
+        ordc_body_str (&body, "status", opts->status);
     if (opts->user)
-        om_body_str (&body, "user_id", opts->user);
+        ordc_body_str (&body, "user_id", opts->user);
     if (opts->limit)
-        om_body_int (&body, "limit", opts->limit);
+        ordc_body_int (&body, "limit", opts->limit);
     if (opts->after)
-        om_body_str (&body, "after", opts->after);
+        ordc_body_str (&body, "after", opts->after);
     if (opts->deleted)
-        om_body_bool (&body, "include_deleted", true);
-    om_reply_t reply;
-    om_reply_init (&reply);
+        ordc_body_bool (&body, "include_deleted", true);
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
     int rc = s_request (opts, "list", &body, &reply);
-    om_body_destroy (&body);
+    ordc_body_destroy (&body);
     if (rc || opts->json) {
-        om_reply_reset (&reply);
+        ordc_reply_reset (&reply);
         return rc;
     }
     const msgpack_object *orders = om_field_array (reply.body, "orders");
     if (!orders || orders->via.array.size == 0) {
         printf ("no orders\n");
-        om_reply_reset (&reply);
+        ordc_reply_reset (&reply);
         return OM_EXIT_OK;
     }
     om_table_t *table = om_table_new ();
@@ -464,7 +472,7 @@ om_cmd_list (const om_opts_t *opts)
     om_field_str (reply.body, "next", "", next, sizeof next);
     if (*next)
         printf ("more: add --after %s\n", next);
-    om_reply_reset (&reply);
+    ordc_reply_reset (&reply);
     return rc;
 }
 
@@ -472,28 +480,28 @@ om_cmd_list (const om_opts_t *opts)
 //  show, history
 
 static int
-s_get (const om_opts_t *opts, bool history, om_reply_t *reply)
+s_get (const om_opts_t *opts, bool history, ordc_reply_t *reply)
 {
-    om_body_t body;
-    om_body_init (&body);
-    om_body_str (&body, "order_id", opts->argv [0]);
+    ordc_body_t body;
+    ordc_body_init (&body);
+    ordc_body_str (&body, "order_id", opts->argv [0]);
     if (history)
-        om_body_bool (&body, "history", true);
+        ordc_body_bool (&body, "history", true);
     if (opts->deleted || history)
-        om_body_bool (&body, "include_deleted", true);
+        ordc_body_bool (&body, "include_deleted", true);
     int rc = s_request (opts, "get", &body, reply);
-    om_body_destroy (&body);
+    ordc_body_destroy (&body);
     return rc;
 }
 
 int
 om_cmd_show (const om_opts_t *opts)
 {
-    om_reply_t reply;
-    om_reply_init (&reply);
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
     int rc = s_get (opts, false, &reply);
     if (rc || opts->json) {
-        om_reply_reset (&reply);
+        ordc_reply_reset (&reply);
         return rc;
     }
     const msgpack_object *order = om_field_map (reply.body, "order");
@@ -570,18 +578,18 @@ om_cmd_show (const om_opts_t *opts)
     }
     fputc ('\n', stdout);
     rc = rc? rc: s_print_table (opts, &table);
-    om_reply_reset (&reply);
+    ordc_reply_reset (&reply);
     return rc;
 }
 
 int
 om_cmd_history (const om_opts_t *opts)
 {
-    om_reply_t reply;
-    om_reply_init (&reply);
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
     int rc = s_get (opts, true, &reply);
     if (rc || opts->json) {
-        om_reply_reset (&reply);
+        ordc_reply_reset (&reply);
         return rc;
     }
     const msgpack_object *order = om_field_map (reply.body, "order");
@@ -612,7 +620,7 @@ om_cmd_history (const om_opts_t *opts)
         om_table_cell (table, NULL, "%s", om_field_str (entry, "reason", "", reason, sizeof reason));
     }
     rc = s_print_table (opts, &table);
-    om_reply_reset (&reply);
+    ordc_reply_reset (&reply);
     return rc;
 }
 
@@ -621,10 +629,10 @@ om_cmd_history (const om_opts_t *opts)
 
 //  One write on one order; on success prints `what` and the new state.
 static int
-s_order_write (const om_opts_t *opts, const char *op, om_body_t *body, const char *what)
+s_order_write (const om_opts_t *opts, const char *op, ordc_body_t *body, const char *what)
 {
-    om_reply_t reply;
-    om_reply_init (&reply);
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
     int rc = s_request (opts, op, body, &reply);
     if (rc == OM_EXIT_OK && !opts->json) {
         const msgpack_object *order = om_field_map (reply.body, "order");
@@ -636,7 +644,7 @@ s_order_write (const om_opts_t *opts, const char *op, om_body_t *body, const cha
         printf (" (version %" PRId64 ")%s\n", om_field_int (order, "version", 0),
                 om_field_bool (order, "needs_review")? ", needs review": "");
     }
-    om_reply_reset (&reply);
+    ordc_reply_reset (&reply);
     return rc;
 }
 
@@ -648,27 +656,27 @@ om_cmd_advance (const om_opts_t *opts)
         fprintf (stderr, "ordermon: advance: TO must be processing, shipped or delivered, not '%s'\n", to);
         return OM_EXIT_USAGE;
     }
-    om_body_t body;
-    om_body_init (&body);
-    om_body_str (&body, "order_id", opts->argv [0]);
-    om_body_str (&body, "to", to);
+    ordc_body_t body;
+    ordc_body_init (&body);
+    ordc_body_str (&body, "order_id", opts->argv [0]);
+    ordc_body_str (&body, "to", to);
     if (opts->reason)
-        om_body_str (&body, "reason", opts->reason);
+        ordc_body_str (&body, "reason", opts->reason);
     char what [64];
     snprintf (what, sizeof what, "advanced to %s", to);
     int rc = s_order_write (opts, "advance", &body, what);
-    om_body_destroy (&body);
+    ordc_body_destroy (&body);
     return rc;
 }
 
 int
 om_cmd_retry (const om_opts_t *opts)
 {
-    om_body_t body;
-    om_body_init (&body);
-    om_body_str (&body, "order_id", opts->argv [0]);
+    ordc_body_t body;
+    ordc_body_init (&body);
+    ordc_body_str (&body, "order_id", opts->argv [0]);
     int rc = s_order_write (opts, "retry", &body, "saga re-driven");
-    om_body_destroy (&body);
+    ordc_body_destroy (&body);
     return rc;
 }
 
@@ -691,12 +699,12 @@ om_cmd_resolve (const om_opts_t *opts)
     if (!*note)
         fprintf (stderr, "ordermon: resolve: NOTE must not be empty\n");
     else {
-        om_body_t body;
-        om_body_init (&body);
-        om_body_str (&body, "order_id", opts->argv [0]);
-        om_body_str (&body, "note", note);
+        ordc_body_t body;
+        ordc_body_init (&body);
+        ordc_body_str (&body, "order_id", opts->argv [0]);
+        ordc_body_str (&body, "note", note);
         rc = s_order_write (opts, "resolve", &body, "resolved, needs_review cleared, note kept in the history");
-        om_body_destroy (&body);
+        ordc_body_destroy (&body);
     }
     free (note);
     return rc;
@@ -708,15 +716,15 @@ om_cmd_resolve (const om_opts_t *opts)
 int
 om_cmd_stock (const om_opts_t *opts)
 {
-    om_body_t body;
-    om_body_init (&body);
-    om_body_str (&body, "sku", opts->argv [0]);
+    ordc_body_t body;
+    ordc_body_init (&body);
+    ordc_body_str (&body, "sku", opts->argv [0]);
     if (opts->set >= 0)
-        om_body_int (&body, "set", opts->set);
-    om_reply_t reply;
-    om_reply_init (&reply);
+        ordc_body_int (&body, "set", opts->set);
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
     int rc = s_request (opts, "stock", &body, &reply);
-    om_body_destroy (&body);
+    ordc_body_destroy (&body);
     if (rc == OM_EXIT_OK && !opts->json) {
         char sku [ORD_MAX_TEXT_LEN + 1];
         om_table_t *table = om_table_new ();
@@ -729,20 +737,20 @@ om_cmd_stock (const om_opts_t *opts)
         om_table_cell (table, NULL, "%" PRId64, om_field_int (reply.body, "reserved", 0));
         rc = s_print_table (opts, &table);
     }
-    om_reply_reset (&reply);
+    ordc_reply_reset (&reply);
     return rc;
 }
 
 int
 om_cmd_payment (const om_opts_t *opts)
 {
-    om_body_t body;
-    om_body_init (&body);
-    om_body_str (&body, "order_id", opts->argv [0]);
-    om_reply_t reply;
-    om_reply_init (&reply);
+    ordc_body_t body;
+    ordc_body_init (&body);
+    ordc_body_str (&body, "order_id", opts->argv [0]);
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
     int rc = s_request (opts, "payment", &body, &reply);
-    om_body_destroy (&body);
+    ordc_body_destroy (&body);
     if (rc == OM_EXIT_OK && !opts->json) {
         //  Every field the payment adapter gave, amounts as money
         const msgpack_object *map = reply.body;
@@ -767,7 +775,7 @@ om_cmd_payment (const om_opts_t *opts)
         }
         rc = s_print_table (opts, &table);
     }
-    om_reply_reset (&reply);
+    ordc_reply_reset (&reply);
     return rc;
 }
 
@@ -788,14 +796,14 @@ om_cmd_backup (const om_opts_t *opts)
     om_opts_t patient = *opts;
     if (!opts->timeout_set)
         patient.timeout_ms = OM_BACKUP_TIMEOUT;
-    om_body_t body;
-    om_body_init (&body);
-    om_body_str (&body, "dir", dir);
-    om_reply_t reply;
-    om_reply_init (&reply);
+    ordc_body_t body;
+    ordc_body_init (&body);
+    ordc_body_str (&body, "dir", dir);
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
     int rc = s_request (&patient, "backup", &body, &reply);
-    om_body_destroy (&body);
-    if (rc == OM_EXIT_ERROR && streq (reply.code, "bad_request"))
+    ordc_body_destroy (&body);
+    if (rc == OM_EXIT_ERROR && streq (reply.code_text, "bad_request"))
         rc = OM_EXIT_USAGE;         //  DIR refused: nothing was written
     if (rc == OM_EXIT_OK && !opts->json) {
         om_table_t *table = s_kv_table ();
@@ -824,6 +832,6 @@ om_cmd_backup (const om_opts_t *opts)
         s_kv (table, "restore with", NULL, om_sanitize (restore));
         rc = s_print_table (opts, &table);
     }
-    om_reply_reset (&reply);
+    ordc_reply_reset (&reply);
     return rc;
 }

@@ -14,7 +14,6 @@
 //  czmq builds "<path>_secret" in a 256-byte buffer and silently cuts a
 //  longer name: refuse those instead of reading or writing the wrong file
 #define S_PATH_MAX  (255 - 7)
-#define S_ZEROES    "0000000000000000000000000000000000000000"
 
 static bool
 s_ends_with (const char *text, const char *suffix)
@@ -137,7 +136,7 @@ om_cmd_keygen (const om_opts_t *opts)
 }
 
 int
-om_curve_load (const char *cert_path, const char *server_key, om_curve_t *curve)
+om_curve_load (const char *cert_path, const char *server_key, ordc_curve_t *curve)
 {
     memset (curve, 0, sizeof *curve);
     if (!cert_path && !server_key)
@@ -151,45 +150,13 @@ om_curve_load (const char *cert_path, const char *server_key, om_curve_t *curve)
         fprintf (stderr, "ordermon: --cert %s: longer than %d bytes\n", cert_path, S_PATH_MAX);
         return OM_EXIT_USAGE;
     }
-    //  Our own pair: zcert_load reads <path>_secret, and quietly falls back
-    //  to the public half alone, which cannot talk CURVE: insist on the
-    //  secret (given as NAME or as NAME_secret itself)
-    char secret [256];
-    snprintf (secret, sizeof secret, "%s_secret", cert_path);
-    if (access (secret, R_OK) != 0 && !s_ends_with (cert_path, "_secret")) {
-        fprintf (stderr, "ordermon: --cert %s: cannot read %s (%s); give the path of a pair "
-                 "from `ordermon keygen`, without _secret\n", cert_path, secret, strerror (errno));
+    char why [S_PATH_MAX + 256];
+    if (ordc_curve_load (curve, cert_path, server_key, why, sizeof why) != ORDC_OK) {
+        //  The client library starts with the file or key it could not use
+        size_t cert_len = strlen (cert_path);
+        bool cert = strncmp (why, cert_path, cert_len) == 0 && why [cert_len] == ':';
+        fprintf (stderr, "ordermon: --%s %s\n", cert? "cert": "server-key", why);
         return OM_EXIT_USAGE;
-    }
-    curve->cert = zcert_load (cert_path);
-    if (!curve->cert || streq (zcert_secret_txt (curve->cert), S_ZEROES)) {
-        fprintf (stderr, "ordermon: --cert %s: not a CURVE certificate with a secret key\n",
-                 cert_path);
-        zcert_destroy (&curve->cert);
-        return OM_EXIT_USAGE;
-    }
-    //  orderd's key: a certificate file (either half), else the key itself
-    struct stat st;
-    if (stat (server_key, &st) == 0 && strlen (server_key) <= S_PATH_MAX) {
-        zcert_t *server = S_ISREG (st.st_mode)? zcert_load (server_key): NULL;
-        if (!server) {
-            fprintf (stderr, "ordermon: --server-key %s: not a CURVE certificate file\n",
-                     server_key);
-            zcert_destroy (&curve->cert);
-            return OM_EXIT_USAGE;
-        }
-        snprintf (curve->server_key, sizeof curve->server_key, "%s", zcert_public_txt (server));
-        zcert_destroy (&server);
-    }
-    else {
-        uint8_t decoded [32];
-        if (strlen (server_key) != 40 || !zmq_z85_decode (decoded, server_key)) {
-            fprintf (stderr, "ordermon: --server-key %s: neither a 40-character Z85 key nor "
-                     "a readable certificate file\n", server_key);
-            zcert_destroy (&curve->cert);
-            return OM_EXIT_USAGE;
-        }
-        snprintf (curve->server_key, sizeof curve->server_key, "%s", server_key);
     }
     return OM_EXIT_OK;
 }

@@ -208,7 +208,8 @@ main (int argc, char *argv [])
         cert_path = NULL;
     if (server_key && !*server_key)
         server_key = NULL;
-    om_curve_t curve = { NULL, "" };
+    ordc_curve_t curve;
+    memset (&curve, 0, sizeof curve);
     unsigned given = 0;
     const char *given_name [8] = { NULL };
 
@@ -403,13 +404,16 @@ main (int argc, char *argv [])
         opts.color = color;
         opts.argc = args;
         opts.argv = words + 1;
+        //  czmq's SIGINT handler: a request in flight ends with exit 130
+        zsys_init ();
         rc = command->run (&opts);
         if ((fflush (stdout) || ferror (stdout)) && rc == OM_EXIT_OK) {
             fprintf (stderr, "ordermon: cannot write the output: %s\n", strerror (errno));
             rc = OM_EXIT_ERROR;
         }
     }
-    zcert_destroy (&curve.cert);
+    //  The secret key does not outlive its use
+    memset (&curve, 0, sizeof curve);
     free (words);
     return rc;
 }

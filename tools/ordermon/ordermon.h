@@ -6,7 +6,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "client.h"
+#include "orderd/client.h"
 
 #define OM_EXIT_OK           0     /* done */
 #define OM_EXIT_ERROR        1     /* orderd answered with an error */
@@ -28,7 +28,7 @@ typedef struct {
     bool timeout_set;              //  ...given on the command line
     bool color;                    //  stdout is a terminal and colour is wanted
     bool utf8;                     //  the locale can show UTF-8
-    const om_curve_t *curve;       //  --cert and --server-key; NULL: plain
+    const ordc_curve_t *curve;       //  --cert and --server-key; NULL: plain
     //  Command options (each only where the command takes it)
     const char *status;            //  --status
     const char *user;              //  --user
@@ -57,10 +57,10 @@ int om_cmd_payment (const om_opts_t *opts);
 int om_cmd_backup (const om_opts_t *opts);
 
 /*  CURVE keys (keys.c): `keygen NAME` writes a pair; om_curve_load reads
-    --cert and --server-key into *curve (its cert is then the caller's to
-    destroy), or prints why not and returns OM_EXIT_USAGE. */
+    --cert and --server-key into *curve, or prints why not and returns
+    OM_EXIT_USAGE. */
 int om_cmd_keygen (const om_opts_t *opts);
-int om_curve_load (const char *cert_path, const char *server_key, om_curve_t *curve);
+int om_curve_load (const char *cert_path, const char *server_key, ordc_curve_t *curve);
 
 /*  The events door (watch.c) and the live view (top.c). */
 int om_cmd_watch (const om_opts_t *opts);

@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <unistd.h>
-#include "client.h"
+#include "orderd/client.h"
 #include "format.h"
 #include "order.h"
 #include "ordermon.h"
@@ -43,20 +43,21 @@ typedef struct {
 
 typedef struct {
     const om_opts_t *opts;
-    om_client_t *client;
+    ordc_client_t *client;
     zsock_t *sub;
     int timeout_ms;
-    om_reply_t stats, health, review;
+    ordc_reply_t stats, health, review;
     bool have_stats, have_health, have_review;
-    char stats_rid [OM_RID_SIZE];  //  "" when no round is out
-    char health_rid [OM_RID_SIZE];
-    char review_rid [OM_RID_SIZE];
+    uint64_t stats_tag;            //  0 when no round is out
+    uint64_t health_tag;
+    uint64_t review_tag;
+    uint64_t last_tag;
     int64_t sent_at;               //  monotonic ms of the round out
     int64_t next_poll, next_review, next_draw;
     bool reachable;                //  the last round was answered
     bool timed_out;                //  a round has timed out since the last answer
     int64_t down_since;            //  wall ms it stopped answering
-    om_handshake_t handshake;      //  with CURVE: what the last timed-out round saw
+    ordc_handshake_t handshake;      //  with CURVE: what the last timed-out round saw
     int64_t last_answer;           //  wall ms of the last answer
     s_event_t events [S_EVENTS_KEPT];
     size_t event_next, event_count;
@@ -187,8 +188,8 @@ s_draw_banner (s_top_t *self, int row)
             om_time (self->last_answer, false, last, sizeof last);
         else
             snprintf (last, sizeof last, "never");
-        const char *why = self->handshake == OM_HANDSHAKE_REFUSED? " (it refuses our CURVE key)"
-                        : self->handshake == OM_HANDSHAKE_FAILED? " (the CURVE handshake fails)": "";
+        const char *why = self->handshake == ORDC_HANDSHAKE_REFUSED? " (it refuses our CURVE key)"
+                        : self->handshake == ORDC_HANDSHAKE_FAILED? " (the CURVE handshake fails)": "";
         snprintf (text, sizeof text, " orderd at %s is not answering%s (since %s, last answer %s);"
                   " retrying every second. Figures below are stale.",
                   self->opts->endpoint, why, since + 11, self->last_answer? last + 11: last);
@@ -434,23 +435,26 @@ s_draw (s_top_t *self)
 static void
 s_send_round (s_top_t *self, int64_t now)
 {
-    om_body_t body;
-    om_body_init (&body);
-    om_body_bool (&body, "detailed", true);
-    if (om_client_send (self->client, "stats", NULL, self->stats_rid)
-    ||  om_client_send (self->client, "health", &body, self->health_rid))
-        self->stats_rid [0] = self->health_rid [0] = 0;
-    om_body_destroy (&body);
+    ordc_body_t body;
+    ordc_body_init (&body);
+    ordc_body_bool (&body, "detailed", true);
+    self->stats_tag = ++self->last_tag;
+    self->health_tag = ++self->last_tag;
+    if (ordc_send (self->client, "stats", NULL, NULL, self->stats_tag)
+    ||  ordc_send (self->client, "health", &body, NULL, self->health_tag))
+        self->stats_tag = self->health_tag = 0;
+    ordc_body_destroy (&body);
     self->sent_at = now;
     self->next_poll = now + S_POLL_MS;
     //  The review list, only while there is something to review
-    if (self->have_stats && now >= self->next_review && !self->review_rid [0]
+    if (self->have_stats && now >= self->next_review && !self->review_tag
     &&  om_field_int (self->stats.body, "needs_review", 0) > 0) {
-        om_body_init (&body);
-        om_body_int (&body, "limit", S_REVIEW_SCAN);
-        if (om_client_send (self->client, "list", &body, self->review_rid))
-            self->review_rid [0] = 0;
-        om_body_destroy (&body);
+        ordc_body_init (&body);
+        ordc_body_int (&body, "limit", S_REVIEW_SCAN);
+        self->review_tag = ++self->last_tag;
+        if (ordc_send (self->client, "list", &body, NULL, self->review_tag))
+            self->review_tag = 0;
+        ordc_body_destroy (&body);
         self->next_review = now + S_REVIEW_POLL_MS;
     }
 }
@@ -462,54 +466,54 @@ s_on_timeout (s_top_t *self)
         self->down_since = zclock_time ();
     self->timed_out = true;
     self->reachable = false;
-    self->handshake = om_client_handshake (self->client);
-    self->stats_rid [0] = self->health_rid [0] = self->review_rid [0] = 0;
+    self->handshake = ordc_client_handshake (self->client);
+    self->stats_tag = self->health_tag = self->review_tag = 0;
     //  A fresh DEALER: nothing queued for the old connection lingers
-    om_client_reset (self->client);
+    ordc_client_reset (self->client);
     self->dirty = true;
 }
 
 static void
 s_on_replies (s_top_t *self)
 {
-    om_reply_t reply;
-    om_reply_init (&reply);
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
     while (true) {
-        int rc = om_client_recv (self->client, &reply);
-        if (rc == OM_EAGAIN)
+        ordc_code_t rc = ordc_recv (self->client, &reply);
+        if (rc == ORDC_AGAIN)
             break;
         if (rc)
             continue;              //  unreadable: dropped
-        if (self->stats_rid [0] && streq (reply.rid, self->stats_rid)) {
-            self->stats_rid [0] = 0;
+        if (self->stats_tag && reply.tag == self->stats_tag) {
+            self->stats_tag = 0;
             self->reachable = true;
             self->timed_out = false;
             self->last_answer = zclock_time ();
             if (reply.ok) {
-                om_reply_move (&self->stats, &reply);
+                ordc_reply_move (&self->stats, &reply);
                 self->have_stats = true;
             }
         }
         else
-        if (self->health_rid [0] && streq (reply.rid, self->health_rid)) {
-            self->health_rid [0] = 0;
+        if (self->health_tag && reply.tag == self->health_tag) {
+            self->health_tag = 0;
             if (reply.ok) {
-                om_reply_move (&self->health, &reply);
+                ordc_reply_move (&self->health, &reply);
                 self->have_health = true;
             }
         }
         else
-        if (self->review_rid [0] && streq (reply.rid, self->review_rid)) {
-            self->review_rid [0] = 0;
+        if (self->review_tag && reply.tag == self->review_tag) {
+            self->review_tag = 0;
             if (reply.ok) {
-                om_reply_move (&self->review, &reply);
+                ordc_reply_move (&self->review, &reply);
                 self->have_review = true;
             }
         }
-        om_reply_reset (&reply);
+        ordc_reply_reset (&reply);
         self->dirty = true;
     }
-    om_reply_reset (&reply);
+    ordc_reply_reset (&reply);
 }
 
 static void
@@ -606,13 +610,13 @@ om_cmd_top (const om_opts_t *opts)
     s_top_t *self = (s_top_t *) zmalloc (sizeof (s_top_t));
     self->opts = opts;
     self->timeout_ms = opts->timeout_ms < S_TIMEOUT_MAX_MS? opts->timeout_ms: S_TIMEOUT_MAX_MS;
-    om_reply_init (&self->stats);
-    om_reply_init (&self->health);
-    om_reply_init (&self->review);
+    ordc_reply_init (&self->stats);
+    ordc_reply_init (&self->health);
+    ordc_reply_init (&self->review);
     int rc = OM_EXIT_OK;
     //  Sockets first: czmq's SIGINT handler is then in place, and curses
     //  leaves a handler that is not the default alone
-    self->client = om_client_new_curve (opts->endpoint, opts->curve);
+    self->client = ordc_client_new (opts->endpoint, opts->curve);
     if (!self->client) {
         fprintf (stderr, "ordermon: '%s' is not an endpoint ZeroMQ can connect to\n", opts->endpoint);
         rc = OM_EXIT_USAGE;
@@ -641,9 +645,9 @@ om_cmd_top (const om_opts_t *opts)
     self->dirty = true;
     while (!self->quit && !zsys_interrupted) {
         int64_t now = zclock_mono ();
-        if (self->stats_rid [0] && now - self->sent_at >= self->timeout_ms)
+        if (self->stats_tag && now - self->sent_at >= self->timeout_ms)
             s_on_timeout (self);
-        if (!self->stats_rid [0] && now >= self->next_poll)
+        if (!self->stats_tag && now >= self->next_poll)
             s_send_round (self, now);
         if (self->dirty || now >= self->next_draw) {
             s_draw (self);
@@ -652,14 +656,14 @@ om_cmd_top (const om_opts_t *opts)
         }
         //  Sleep until the next thing due, at most a quarter second
         int64_t wait = self->next_draw - now;
-        if (self->stats_rid [0] && self->sent_at + self->timeout_ms - now < wait)
+        if (self->stats_tag && self->sent_at + self->timeout_ms - now < wait)
             wait = self->sent_at + self->timeout_ms - now;
-        if (!self->stats_rid [0] && self->next_poll - now < wait)
+        if (!self->stats_tag && self->next_poll - now < wait)
             wait = self->next_poll - now;
         wait = wait < 0? 0: wait > 250? 250: wait;
         zmq_pollitem_t items [3];
         int count = 0;
-        void *handle = om_client_handle (self->client);
+        void *handle = ordc_client_handle (self->client);
         if (handle)
             items [count++] = (zmq_pollitem_t) { handle, 0, ZMQ_POLLIN, 0 };
         items [count++] = (zmq_pollitem_t) { zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0 };
@@ -673,11 +677,11 @@ om_cmd_top (const om_opts_t *opts)
     endwin ();
     delscreen (screen);
 done:
-    om_reply_reset (&self->stats);
-    om_reply_reset (&self->health);
-    om_reply_reset (&self->review);
+    ordc_reply_reset (&self->stats);
+    ordc_reply_reset (&self->health);
+    ordc_reply_reset (&self->review);
     zsock_destroy (&self->sub);
-    om_client_destroy (&self->client);
+    ordc_client_destroy (&self->client);
     free (self);
     return rc;
 }
