@@ -266,6 +266,10 @@ test_errors (void **state)
     assert_string_equal (reply.code_text, "out_of_stock");
     assert_false (reply.retryable);
 
+    //  unknown_product: a sku never stocked
+    assert_int_equal (s_create (client, "c-err", "c-no-such-sku", 1, 100, order_id, &reply),
+                      ORDC_UNKNOWN_PRODUCT);
+
     //  not_found, forbidden
     assert_int_equal (s_order_call (client, "get", "c-err", "o0000000000000001", NULL, NULL,
                                     &reply), ORDC_NOT_FOUND);
