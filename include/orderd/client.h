@@ -88,8 +88,9 @@ const char *ordc_code_name (ordc_code_t code);
 /*  The code of a wire name; ORDC_UNKNOWN_CODE for one this library does
     not know. */
 ordc_code_t ordc_code_of (const char *name, size_t len);
-/*  True when the same request may succeed later: timeout, busy,
-    unavailable, send. A write is retried with the same idempotency key. */
+/*  True when the same request may succeed later (docs/PROTOCOL.md, error
+    codes): timeout, busy, unavailable, internal, send; a write only with
+    the same idempotency key, after a pause. */
 bool ordc_code_retryable (ordc_code_t code);
 
 //  ---------------------------------------------------------------------

@@ -356,7 +356,8 @@ test_errors (void **state)
     assert_int_equal (ordc_code_of ("busy", 4), ORDC_BUSY);
     assert_true (ordc_code_retryable (ORDC_BUSY));
     assert_true (ordc_code_retryable (ORDC_UNAVAILABLE));
-    assert_false (ordc_code_retryable (ORDC_INTERNAL));
+    assert_true (ordc_code_retryable (ORDC_INTERNAL));
+    assert_false (ordc_code_retryable (ORDC_DEADLINE_EXCEEDED));
     assert_int_equal (ordc_code_of ("something_new", 13), ORDC_UNKNOWN_CODE);
     assert_string_equal (ordc_code_name (ORDC_DEADLINE_EXCEEDED), "deadline_exceeded");
     ordc_reply_reset (&reply);

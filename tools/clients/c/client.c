@@ -99,7 +99,7 @@ static const struct {
     [ORDC_UNKNOWN_PRODUCT]      = { "unknown_product", false },
     [ORDC_UNAVAILABLE]          = { "unavailable", true },
     [ORDC_BUSY]                 = { "busy", true },
-    [ORDC_INTERNAL]             = { "internal", false },
+    [ORDC_INTERNAL]             = { "internal", true },
     [ORDC_DEADLINE_EXCEEDED]    = { "deadline_exceeded", false },
     [ORDC_UNKNOWN_CODE]         = { "unknown_code", false },
     [ORDC_TIMEOUT]              = { "timeout", true },

@@ -29,8 +29,9 @@ DEFAULT_TIMEOUT_MS = 3000
 DEFAULT_RETRIES = 3
 WRITES = frozenset(('create', 'initiate_payment', 'confirm', 'cancel', 'delete',
                     'advance', 'retry', 'resolve'))
-# Codes whose request may succeed later (a write with the same key)
-RETRYABLE = frozenset(('timeout', 'busy', 'unavailable', 'send'))
+# Codes whose request may succeed later (a write with the same key, after a
+# pause): docs/PROTOCOL.md, error codes
+RETRYABLE = frozenset(('timeout', 'busy', 'unavailable', 'internal', 'send'))
 CODES = ('bad_request', 'unsupported_version', 'unknown_op', 'too_large', 'not_found',
          'forbidden', 'invalid_transition', 'idempotency_mismatch', 'payment_declined',
          'out_of_stock', 'unknown_product', 'unavailable', 'busy', 'internal',

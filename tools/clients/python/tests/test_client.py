@@ -137,7 +137,7 @@ class Against(unittest.TestCase):
         self.assertFalse(orderd_client.DeadlineExceeded('deadline_exceeded', '').retryable)
         self.assertTrue(orderd_client.Busy('busy', '').retryable)
         self.assertTrue(orderd_client.Unavailable('unavailable', '').retryable)
-        self.assertFalse(orderd_client.Internal('internal', '').retryable)
+        self.assertTrue(orderd_client.Internal('internal', '').retryable)
         self.assertIs(orderd_client.error_class('something_new'), OrderdError)
 
     def test_timeout(self):
