@@ -80,57 +80,7 @@ ob_self_cpu (void)
 }
 
 //  -------------------------------------------------------------------------
-//  A tiny request/reply over one DEALER, matching replies on rid
-
-//  The reply points into *frame_p, which the caller destroys after use.
-static int
-s_call (zsock_t *sock, msgpack_sbuffer *body, const char *rid, int timeout_ms,
-        msgpack_unpacked *reply, zframe_t **frame_p)
-{
-    if (zmq_send (zsock_resolve (sock), body->data, body->size, 0) < 0)
-        return -1;
-    int64_t deadline = ob_now_us () + (int64_t) timeout_ms * 1000;
-    while (true) {
-        int64_t left = (deadline - ob_now_us ()) / 1000;
-        if (left <= 0)
-            return -1;
-        zmq_pollitem_t item = { zsock_resolve (sock), 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll (&item, 1, (long) left) <= 0)
-            continue;
-        zframe_t *frame = zframe_recv (sock);
-        if (!frame)
-            return -1;
-        msgpack_unpacked_destroy (reply);
-        msgpack_unpacked_init (reply);
-        zframe_destroy (frame_p);
-        *frame_p = frame;
-        ord_why_t why;
-        int rc = ord_wire_decode (zframe_data (frame), zframe_size (frame), reply, &why);
-        if (rc)
-            continue;
-        ord_str_t got = ord_str_of (ord_wire_find (&reply->data, "rid"));
-        if (got.ptr && ord_str_eq (got, rid))
-            return 0;
-    }
-}
-
-static const char *
-s_error_text (const msgpack_object *map, char *text, size_t size)
-{
-    const msgpack_object *error = ord_wire_find (map, "error");
-    ord_str_t code = ord_str_of (ord_wire_find (error, "code"));
-    ord_str_t message = ord_str_of (ord_wire_find (error, "message"));
-    snprintf (text, size, "%.*s: %.*s", (int) code.len, code.ptr? code.ptr: "",
-              (int) message.len, message.ptr? message.ptr: "");
-    return text;
-}
-
-static bool
-s_is_ok (const msgpack_object *map)
-{
-    const msgpack_object *ok = ord_wire_find (map, "ok");
-    return ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean;
-}
+//  The admin door, through the C client library
 
 static int64_t
 s_int (const msgpack_object *map, const char *key)
@@ -159,23 +109,20 @@ s_double (const msgpack_object *map, const char *key)
 }
 
 struct ob_admin_t {
-    zsock_t *sock;
+    ordc_client_t *client;
     int timeout_ms;
-    uint64_t sequence;
 };
 
 ob_admin_t *
 ob_admin_new (const char *endpoint, int timeout_ms)
 {
     ob_admin_t *self = (ob_admin_t *) zmalloc (sizeof (ob_admin_t));
-    self->sock = zsock_new (ZMQ_DEALER);
+    self->client = ordc_client_new (endpoint, NULL);
     self->timeout_ms = timeout_ms;
-    if (!self->sock || zsock_connect (self->sock, "%s", endpoint)) {
+    if (!self->client) {
         fprintf (stderr, "orderbench: cannot connect to admin door %s\n", endpoint);
         ob_admin_destroy (&self);
-        return NULL;
     }
-    zsock_set_linger (self->sock, 0);
     return self;
 }
 
@@ -183,7 +130,7 @@ void
 ob_admin_destroy (ob_admin_t **self_p)
 {
     if (*self_p) {
-        zsock_destroy (&(*self_p)->sock);
+        ordc_client_destroy (&(*self_p)->client);
         free (*self_p);
         *self_p = NULL;
     }
@@ -193,23 +140,11 @@ int
 ob_admin_stats (ob_admin_t *self, ob_stats_t *stats)
 {
     memset (stats, 0, sizeof *stats);
-    char rid [32];
-    snprintf (rid, sizeof rid, "stats-%" PRIu64, ++self->sequence);
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 3);
-    ord_pack_kv_int (&pk, "v", 1);
-    ord_pack_kv_cstr (&pk, "op", "stats");
-    ord_pack_kv_cstr (&pk, "rid", rid);
-    msgpack_unpacked reply;
-    msgpack_unpacked_init (&reply);
-    zframe_t *frame = NULL;
-    int rc = s_call (self->sock, &body, rid, self->timeout_ms, &reply, &frame);
-    msgpack_sbuffer_destroy (&body);
-    if (rc == 0 && s_is_ok (&reply.data)) {
-        const msgpack_object *map = &reply.data;
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
+    ordc_options_t once = { .timeout_ms = self->timeout_ms, .retries = -1 };
+    if (ordc_call (self->client, "stats", NULL, &once, &reply) == ORDC_OK) {
+        const msgpack_object *map = reply.body;
         stats->ok = true;
         stats->transitions = s_int (map, "transitions");
         stats->commits = s_int (map, "commits");
@@ -221,42 +156,33 @@ ob_admin_stats (ob_admin_t *self, ob_stats_t *stats)
         stats->store_used = s_int (store, "used_bytes");
     }
     else
-        fprintf (stderr, "orderbench: admin stats: %s\n", rc? "no reply": "refused");
-    msgpack_unpacked_destroy (&reply);
-    zframe_destroy (&frame);
+        fprintf (stderr, "orderbench: admin stats: %s: %s\n", reply.code_text, reply.message);
+    ordc_reply_reset (&reply);
     return stats->ok? 0: -1;
 }
 
 int
 ob_admin_seed (ob_admin_t *self, int count, int64_t available)
 {
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_unpacked reply;
-    msgpack_unpacked_init (&reply);
-    void *handle = zsock_resolve (self->sock);
+    ordc_body_t body;
+    ordc_body_init (&body);
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
     int sent = 0, answered = 0, failed = 0;
     const int window = 64;
     int64_t deadline = ob_now_us () + (int64_t) self->timeout_ms * 1000;
     while (answered < count) {
         while (sent < count && sent - answered < window) {
-            char rid [32], sku [32];
-            snprintf (rid, sizeof rid, "seed-%d", sent);
+            char sku [32];
             snprintf (sku, sizeof sku, "bench-sku-%05d", sent);
-            msgpack_sbuffer_clear (&body);
-            msgpack_pack_map (&pk, 5);
-            ord_pack_kv_int (&pk, "v", 1);
-            ord_pack_kv_cstr (&pk, "op", "stock");
-            ord_pack_kv_cstr (&pk, "rid", rid);
-            ord_pack_kv_cstr (&pk, "sku", sku);
-            ord_pack_kv_int (&pk, "set", available);
-            if (zmq_send (handle, body.data, body.size, 0) < 0)
+            ordc_body_reset (&body);
+            ordc_body_str (&body, "sku", sku);
+            ordc_body_int (&body, "set", available);
+            if (ordc_send (self->client, "stock", &body, NULL, (uint64_t) sent + 1) != ORDC_OK)
                 break;
             sent++;
         }
-        zmq_pollitem_t item = { handle, 0, ZMQ_POLLIN, 0 };
+        zmq_pollitem_t item = { ordc_client_handle (self->client), 0, ZMQ_POLLIN, 0 };
         int64_t left = (deadline - ob_now_us ()) / 1000;
         if (left <= 0 || zmq_poll (&item, 1, (long) left) <= 0) {
             if (ob_now_us () >= deadline) {
@@ -267,74 +193,46 @@ ob_admin_seed (ob_admin_t *self, int count, int64_t available)
             }
             continue;
         }
-        zframe_t *frame;
-        while ((frame = zframe_recv_nowait (self->sock))) {
-            ord_why_t why;
-            msgpack_unpacked_destroy (&reply);
-            msgpack_unpacked_init (&reply);
-            if (ord_wire_decode (zframe_data (frame), zframe_size (frame), &reply, &why) == 0) {
-                ord_str_t rid = ord_str_of (ord_wire_find (&reply.data, "rid"));
-                if (rid.ptr && rid.len > 5 && memcmp (rid.ptr, "seed-", 5) == 0) {
-                    answered++;
-                    deadline = ob_now_us () + (int64_t) self->timeout_ms * 1000;
-                    if (!s_is_ok (&reply.data)) {
-                        char text [300];
-                        if (failed++ == 0)
-                            fprintf (stderr, "orderbench: seeding stock: %s\n",
-                                     s_error_text (&reply.data, text, sizeof text));
-                    }
-                }
-            }
-            zframe_destroy (&frame);
+        ordc_code_t rc;
+        while ((rc = ordc_recv (self->client, &reply)) != ORDC_AGAIN) {
+            if (rc != ORDC_OK || reply.tag == 0 || reply.tag > (uint64_t) sent)
+                continue;
+            answered++;
+            deadline = ob_now_us () + (int64_t) self->timeout_ms * 1000;
+            if (!reply.ok && failed++ == 0)
+                fprintf (stderr, "orderbench: seeding stock: %s: %s\n",
+                         reply.code_text, reply.message);
         }
     }
-    msgpack_unpacked_destroy (&reply);
-    msgpack_sbuffer_destroy (&body);
+    ordc_reply_reset (&reply);
+    ordc_body_destroy (&body);
     return failed? -1: 0;
 }
 
 int
 ob_wait_health (const char *endpoint, int timeout_ms, int pid)
 {
-    zsock_t *sock = zsock_new (ZMQ_DEALER);
-    if (!sock)
+    ordc_client_t *client = ordc_client_new (endpoint, NULL);
+    if (!client)
         return -1;
-    zsock_set_linger (sock, 0);
-    if (zsock_connect (sock, "%s", endpoint)) {
-        zsock_destroy (&sock);
-        return -1;
-    }
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_unpacked reply;
-    msgpack_unpacked_init (&reply);
-    zframe_t *frame = NULL;
+    ordc_reply_t reply;
+    ordc_reply_init (&reply);
+    ordc_options_t quick = { .timeout_ms = 200, .retries = -1 };
     int64_t deadline = ob_now_us () + (int64_t) timeout_ms * 1000;
     int rc = -1;
-    for (int attempt = 0; ob_now_us () < deadline && !ob_load_interrupted (); attempt++) {
+    while (ob_now_us () < deadline && !ob_load_interrupted ()) {
         if (pid > 0 && waitpid (pid, NULL, WNOHANG) == pid) {
             rc = -2;            /* it exited */
             break;
         }
-        char rid [32];
-        snprintf (rid, sizeof rid, "health-%d", attempt);
-        msgpack_sbuffer_clear (&body);
-        msgpack_pack_map (&pk, 3);
-        ord_pack_kv_int (&pk, "v", 1);
-        ord_pack_kv_cstr (&pk, "op", "health");
-        ord_pack_kv_cstr (&pk, "rid", rid);
-        if (s_call (sock, &body, rid, 200, &reply, &frame) == 0 && s_is_ok (&reply.data)) {
+        if (ordc_call (client, "health", NULL, &quick, &reply) == ORDC_OK) {
             rc = 0;
             break;
         }
         zclock_sleep (50);
     }
-    msgpack_unpacked_destroy (&reply);
-    zframe_destroy (&frame);
-    msgpack_sbuffer_destroy (&body);
-    zsock_destroy (&sock);
+    ordc_reply_reset (&reply);
+    ordc_client_destroy (&client);
     return rc;
 }
 

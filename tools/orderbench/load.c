@@ -1,13 +1,14 @@
-/*  load: the client loops. Each worker thread owns a share of the DEALER
-    sockets and runs one zmq_poll loop over them; nothing in a loop blocks
+/*  load: the client loops. Each worker thread owns a share of the clients
+    (the C client library, pipelined: ordc_send and ordc_recv) and runs one
+    epoll loop over their sockets; nothing in a loop blocks
     longer than 100 ms, and every request in flight has a deadline (10 s by
     default), after which it counts as error `timeout` and its order is
-    abandoned (a late reply is recognised by its rid and dropped).
+    abandoned (a late reply is recognised by its tag and dropped).
 
     An order is a slot: the request in flight (op, sequence number, intended
     send time) and what the lifecycle has learnt so far (order id, provider
-    order id). A request's rid is "<slot>.<sequence>" in hex, so a reply
-    finds its slot without a lookup table.
+    order id). A request's tag (the first frame, and the rid) is
+    slot << 32 | sequence, so a reply finds its slot without a lookup table.
 
     Closed loop: every client keeps `pipeline` slots busy; a slot that
     finishes starts the next order at once. Open loop: orders start on a
@@ -79,7 +80,7 @@ struct s_worker_t {
     const ob_options_t *options;
     int index;
     int nclients;
-    zsock_t **socks;
+    ordc_client_t **clients;        /* one socket each (the C client library) */
     int epoll_fd;                   /* every socket's ZMQ_FD, and the timer */
     int timer_fd;
     //  Sockets we sent on since we last read them: a send may have eaten
@@ -104,10 +105,9 @@ struct s_worker_t {
     double interval_us;
     double next_due;                /* us, CLOCK_MONOTONIC */
     int next_client;
-    //  Codec
-    msgpack_sbuffer buffer;
-    msgpack_packer pk;
-    msgpack_zone zone;
+    //  The request being built, the reply being read
+    ordc_body_t body;
+    ordc_reply_t reply;
     uint64_t rng;
     uint64_t cart_seq;
     //  Results
@@ -252,12 +252,11 @@ s_take_slot (s_worker_t *self)
 static void s_finish (s_worker_t *self, uint32_t index, int64_t now);
 
 static void
-s_pack_user (s_worker_t *self, uint32_t user)
+s_body_user (s_worker_t *self, uint32_t user)
 {
     char text [32];
     int len = snprintf (text, sizeof text, "bench-user-%05u", user);
-    msgpack_pack_str (&self->pk, (size_t) len);
-    msgpack_pack_str_body (&self->pk, text, (size_t) len);
+    ordc_body_strn (&self->body, "user_id", text, (size_t) len);
 }
 
 static void
@@ -271,8 +270,8 @@ s_pack_sku (s_worker_t *self, const char *prefix, uint32_t sku)
 {
     char text [40];
     int len = snprintf (text, sizeof text, "%s%05u", prefix, sku);
-    msgpack_pack_str (&self->pk, (size_t) len);
-    msgpack_pack_str_body (&self->pk, text, (size_t) len);
+    msgpack_pack_str (&self->body.pk, (size_t) len);
+    msgpack_pack_str_body (&self->body.pk, text, (size_t) len);
 }
 
 static void
@@ -289,15 +288,15 @@ s_pack_address (msgpack_packer *pk)
 static void
 s_pack_create (s_worker_t *self, s_slot_t *slot)
 {
-    msgpack_packer *pk = &self->pk;
+    ordc_body_t *body = &self->body;
+    msgpack_packer *pk = &body->pk;
     const ob_options_t *options = self->options;
     int products = options->products;
-    s_pack_key (pk, "user_id");
-    s_pack_user (self, slot->user);
+    s_body_user (self, slot->user);
     char cart [48];
     snprintf (cart, sizeof cart, "cart-%d-%" PRIu64, self->index, ++self->cart_seq);
-    ord_pack_kv_cstr (pk, "cart_id", cart);
-    s_pack_key (pk, "cart_data");
+    ordc_body_str (body, "cart_id", cart);
+    ordc_body_value (body, "cart_data");
     msgpack_pack_map (pk, 5);
     s_pack_key (pk, "products");
     msgpack_pack_array (pk, (size_t) products);
@@ -337,13 +336,13 @@ s_pack_create (s_worker_t *self, s_slot_t *slot)
     ord_pack_kv_int (pk, "tax", 0);
     ord_pack_kv_int (pk, "discount", 0);
     ord_pack_kv_int (pk, "total", subtotal + 500);
-    s_pack_key (pk, "user_data");
+    ordc_body_value (body, "user_data");
     msgpack_pack_map (pk, 2);
     char email [48];
     snprintf (email, sizeof email, "bench-user-%05u@example.com", slot->user);
     ord_pack_kv_cstr (pk, "email", email);
     ord_pack_kv_cstr (pk, "name", "Bench User");
-    ord_pack_kv_cstr (pk, "currency", "USD");
+    ordc_body_str (body, "currency", "USD");
 }
 
 //  Sends `op` for slot `index`; the latency of the reply counts from
@@ -356,53 +355,30 @@ s_send (s_worker_t *self, uint32_t index, ob_op_t op, int64_t intended, int64_t 
     slot->seq++;
     slot->op = (int8_t) op;
     slot->intended = intended;
-    char rid [24];
-    int rid_len = snprintf (rid, sizeof rid, "%x.%x", index, slot->seq);
-    msgpack_packer *pk = &self->pk;
-    msgpack_sbuffer_clear (&self->buffer);
-    size_t fields = 3;
-    switch (op) {
-        case OB_OP_CREATE:   fields += 5; break;
-        case OB_OP_INITIATE: fields += 2; break;
-        case OB_OP_CONFIRM:  fields += 3; break;
-        default:             fields += 2; break;
-    }
+    ordc_body_t *body = &self->body;
+    ordc_body_reset (body);
+    //  The reply comes back with this tag: the slot finds itself at once
+    uint64_t tag = (uint64_t) index << 32 | slot->seq;
     bool idem = self->options->idem && op != OB_OP_GET;
-    msgpack_pack_map (pk, fields + (idem? 1: 0));
-    ord_pack_kv_int (pk, "v", 1);
-    ord_pack_kv_cstr (pk, "op", ob_op_name (op));
-    s_pack_key (pk, "rid");
-    msgpack_pack_str (pk, (size_t) rid_len);
-    msgpack_pack_str_body (pk, rid, (size_t) rid_len);
-    if (idem) {
-        char key [48];
-        snprintf (key, sizeof key, "k%d-%s-%d", self->index, rid, (int) op);
-        ord_pack_kv_cstr (pk, "idem", key);
-    }
+    char key [48];
+    ordc_options_t keyed = { .idem = key };
+    if (idem)
+        snprintf (key, sizeof key, "k%d-%x.%x-%d", self->index, index, slot->seq, (int) op);
     if (op == OB_OP_CREATE)
         s_pack_create (self, slot);
     else
     if (op == OB_OP_GET) {
-        s_pack_key (pk, "order_id");
-        msgpack_pack_str (pk, slot->target_len);
-        msgpack_pack_str_body (pk, slot->target, slot->target_len);
-        s_pack_key (pk, "user_id");
-        s_pack_user (self, slot->target_user);
+        ordc_body_strn (body, "order_id", slot->target, slot->target_len);
+        s_body_user (self, slot->target_user);
     }
     else {
-        s_pack_key (pk, "order_id");
-        msgpack_pack_str (pk, slot->order_len);
-        msgpack_pack_str_body (pk, slot->order_id, slot->order_len);
-        s_pack_key (pk, "user_id");
-        s_pack_user (self, slot->user);
-        if (op == OB_OP_CONFIRM) {
-            s_pack_key (pk, "provider_order_id");
-            msgpack_pack_str (pk, slot->provider_len);
-            msgpack_pack_str_body (pk, slot->provider, slot->provider_len);
-        }
+        ordc_body_strn (body, "order_id", slot->order_id, slot->order_len);
+        s_body_user (self, slot->user);
+        if (op == OB_OP_CONFIRM)
+            ordc_body_strn (body, "provider_order_id", slot->provider, slot->provider_len);
     }
-    void *socket = zsock_resolve (self->socks [slot->client]);
-    if (zmq_send (socket, self->buffer.data, self->buffer.size, ZMQ_DONTWAIT) < 0) {
+    if (ordc_send (self->clients [slot->client], ob_op_name (op), body, idem? &keyed: NULL,
+                   tag) != ORDC_OK) {
         //  Abandoned without a restart here (no recursion into s_send): a
         //  closed-loop slot stays idle for the rest of the phase
         (void) now;
@@ -512,47 +488,27 @@ s_path_str (const msgpack_object *map, const char *a, const char *b)
 }
 
 static void
-s_on_reply (s_worker_t *self, const void *data, size_t size, int64_t now)
+s_on_reply (s_worker_t *self, const ordc_reply_t *reply, int64_t now)
 {
-    msgpack_object root;
-    size_t offset = 0;
-    msgpack_zone_clear (&self->zone);
-    msgpack_unpack_return urc = msgpack_unpack ((const char *) data, size, &offset,
-                                                &self->zone, &root);
-    if (urc != MSGPACK_UNPACK_SUCCESS || root.type != MSGPACK_OBJECT_MAP)
+    uint64_t index = reply->tag >> 32;
+    if (index >= self->nslots)
         return;                 /* not ours to judge: no slot to charge it to */
-    ord_str_t rid = ord_str_of (ord_wire_find (&root, "rid"));
-    if (!rid.ptr || rid.len == 0 || rid.len > 20)
-        return;
-    char text [24];
-    memcpy (text, rid.ptr, rid.len);
-    text [rid.len] = 0;
-    char *dot;
-    unsigned long index = strtoul (text, &dot, 16);
-    if (*dot != '.' || index >= self->nslots)
-        return;
-    unsigned long seq = strtoul (dot + 1, NULL, 16);
     s_slot_t *slot = &self->slots [index];
-    if (slot->op == S_IDLE || slot->seq != (uint32_t) seq)
+    if (slot->op == S_IDLE || slot->seq != (uint32_t) reply->tag)
         return;                 /* the late reply of a request that timed out */
     ob_op_t op = (ob_op_t) slot->op;
     slot->op = S_IDLE;
     self->result->requests++;
     atomic_fetch_add_explicit (&self->requests, 1, memory_order_relaxed);
-    const msgpack_object *ok = ord_wire_find (&root, "ok");
-    if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
-        ord_str_t code = s_path_str (&root, "error", "code");
-        if (code.ptr && code.len)
-            s_error (self, code.ptr, code.len);
-        else
-            s_error (self, "malformed", 9);
+    if (!reply->ok) {
+        s_error (self, reply->code_text, strlen (reply->code_text));
         s_finish (self, (uint32_t) index, now);
         return;
     }
     bool preload = self->load->phase == S_PHASE_PRELOAD;
     if (!preload)
         ob_hist_record (&self->result->hist [op], now - slot->intended);
-    const msgpack_object *order = ord_wire_find (&root, "order");
+    const msgpack_object *order = ord_wire_find (reply->body, "order");
     switch (op) {
         case OB_OP_CREATE: {
             ord_str_t id = ord_str_of (ord_wire_find (order, "id"));
@@ -680,15 +636,12 @@ s_start_due (s_worker_t *self, int64_t now)
 
 //  Reads every reply queued on one client's socket
 static void
-s_drain (s_worker_t *self, int client, zmq_msg_t *msg, int64_t now)
+s_drain (s_worker_t *self, int client, int64_t now)
 {
-    void *socket = zsock_resolve (self->socks [client]);
-    while (zmq_msg_recv (msg, socket, ZMQ_DONTWAIT) >= 0) {
-        //  A DEALER gets the body alone; skip any envelope frames
-        if (zmq_msg_more (msg))
-            continue;
-        s_on_reply (self, zmq_msg_data (msg), zmq_msg_size (msg), now);
-    }
+    ordc_code_t rc;
+    while ((rc = ordc_recv (self->clients [client], &self->reply)) != ORDC_AGAIN)
+        if (rc == ORDC_OK)
+            s_on_reply (self, &self->reply, now);
 }
 
 static void *
@@ -723,15 +676,13 @@ s_worker_run (void *arg)
         for (uint32_t i = 0; i < need && s_may_start (self, now); i++)
             s_start (self, i, now, now);
     }
-    zmq_msg_t msg;
-    zmq_msg_init (&msg);
     struct epoll_event events [64];
     while (self->starting || self->inflight > 0) {
         //  Read what our own sends may have hidden, then wait for more
         while (self->ndirty) {
             int client = self->dirty_list [--self->ndirty];
             self->dirty [client] = false;
-            s_drain (self, client, &msg, now);
+            s_drain (self, client, now);
         }
         int count = epoll_wait (self->epoll_fd, events, 64, 100);
         now = ob_now_us ();
@@ -742,7 +693,7 @@ s_worker_run (void *arg)
             if (events [i].data.u32 == S_TIMER_TAG)
                 timer = true;
             else
-                s_drain (self, (int) events [i].data.u32, &msg, now);
+                s_drain (self, (int) events [i].data.u32, now);
         }
         if (open_loop) {
             uint64_t expirations;
@@ -760,7 +711,6 @@ s_worker_run (void *arg)
         &&  atomic_load (&s_interrupted) > 1)
             break;              /* second ^C: leave the rest in flight */
     }
-    zmq_msg_close (&msg);
     self->starting = false;
     atomic_store (&self->inflight_now, 0);
     atomic_fetch_add (&load->finished, 1);
@@ -786,7 +736,8 @@ ob_load_new (const ob_options_t *options)
         int first = options->clients * w / self->nworkers;
         int last = options->clients * (w + 1) / self->nworkers;
         worker->nclients = last - first;
-        worker->socks = (zsock_t **) zmalloc ((size_t) worker->nclients * sizeof (zsock_t *));
+        worker->clients = (ordc_client_t **) zmalloc ((size_t) worker->nclients
+                                                      * sizeof (ordc_client_t *));
         worker->dirty = (bool *) zmalloc ((size_t) worker->nclients * sizeof (bool));
         worker->dirty_list = (int *) zmalloc ((size_t) worker->nclients * sizeof (int));
         worker->timer_fd = timerfd_create (CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -799,30 +750,29 @@ ob_load_new (const ob_options_t *options)
             return NULL;
         }
         worker->rng = (options->seed + 0x9E3779B97F4A7C15ULL * (uint64_t) (w + 1)) | 1;
-        msgpack_sbuffer_init (&worker->buffer);
-        msgpack_packer_init (&worker->pk, &worker->buffer, msgpack_sbuffer_write);
-        msgpack_zone_init (&worker->zone, 8192);
+        ordc_body_init (&worker->body);
+        ordc_reply_init (&worker->reply);
         worker->result = (ob_result_t *) zmalloc (sizeof (ob_result_t));
         for (int c = 0; c < worker->nclients; c++) {
-            zsock_t *sock = zsock_new (ZMQ_DEALER);
-            if (!sock) {
-                fprintf (stderr, "orderbench: cannot create socket %d: %s "
-                         "(raise the open-files limit)\n", first + c, zmq_strerror (zmq_errno ()));
+            ordc_client_t *client = ordc_client_new (options->service, NULL);
+            if (!client) {
+                fprintf (stderr, "orderbench: cannot open client %d on %s: %s (raise the "
+                         "open-files limit?)\n", first + c, options->service,
+                         zmq_strerror (zmq_errno ()));
                 ob_load_destroy (&self);
                 return NULL;
             }
-            worker->socks [c] = sock;
-            zsock_set_linger (sock, 0);
-            zsock_set_sndhwm (sock, 0);         /* bounded by S_MAX_INFLIGHT instead */
-            zsock_set_rcvhwm (sock, 0);
-            if (zsock_connect (sock, "%s", options->service)) {
+            worker->clients [c] = client;
+            //  Bounded by S_MAX_INFLIGHT instead; applies from the reconnection
+            ordc_client_set_sndhwm (client, 0);
+            if (ordc_client_reset (client) != ORDC_OK) {
                 fprintf (stderr, "orderbench: cannot connect to %s\n", options->service);
                 ob_load_destroy (&self);
                 return NULL;
             }
             //  ZMQ_FD wakes us when the socket has news; we then read it
             //  until EAGAIN (see s_drain and the dirty list)
-            int fd = zsock_fd (sock);
+            int fd = ordc_client_fd (client);
             struct epoll_event wake = { .events = EPOLLIN, .data.u32 = (uint32_t) c };
             if (epoll_ctl (worker->epoll_fd, EPOLL_CTL_ADD, fd, &wake)) {
                 fprintf (stderr, "orderbench: epoll: %s\n", strerror (errno));
@@ -843,8 +793,8 @@ ob_load_destroy (ob_load_t **self_p)
     for (int w = 0; w < self->nworkers; w++) {
         s_worker_t *worker = &self->workers [w];
         for (int c = 0; c < worker->nclients; c++)
-            zsock_destroy (&worker->socks [c]);
-        free (worker->socks);
+            ordc_client_destroy (&worker->clients [c]);
+        free (worker->clients);
         free (worker->dirty);
         free (worker->dirty_list);
         if (worker->timer_fd > 0)
@@ -856,8 +806,8 @@ ob_load_destroy (ob_load_t **self_p)
         free (worker->ring);
         free (worker->known);
         free (worker->result);
-        msgpack_sbuffer_destroy (&worker->buffer);
-        msgpack_zone_destroy (&worker->zone);
+        ordc_body_destroy (&worker->body);
+        ordc_reply_reset (&worker->reply);
     }
     free (self->workers);
     free (self);

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "orderd/client.h"
 #include "wire.h"
 
 #define OB_TIMEOUT_US      10000000     /* a request unanswered this long is `timeout` */
