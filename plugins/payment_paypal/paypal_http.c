@@ -1,4 +1,5 @@
 /*  paypal_http: many HTTP exchanges with PayPal at once. See paypal_http.h. */
+#include <sys/epoll.h>
 #include <curl/curl.h>
 #include "paypal_http.h"
 
@@ -7,6 +8,8 @@
 #define S_URL_MAX           2400
 #define S_PAUSE_DEFAULT_MS  1000            //  a 429 without Retry-After
 #define S_PAUSE_MAX_MS      600000          //  we wait at most that long
+#define S_EVENTS_MAX        256             //  socket events taken per wait
+#define S_SOCKS_MAX         4               //  ZeroMQ sockets waited on
 
 //  A response body being read
 typedef struct {
@@ -37,6 +40,15 @@ struct _paypal_http_t {
     int64_t max_in_flight;
     paypal_done_fn *done;
     CURLM *multi;
+    //  libcurl's sockets, as its socket callback names them, and the
+    //  caller's ZeroMQ sockets, in one epoll set: a wait costs what is
+    //  ready, not what is open
+    int epoll_fd;
+    int zmq_fds [S_SOCKS_MAX];
+    int zmq_fd_count;
+    struct epoll_event events [S_EVENTS_MAX];
+    int event_count;                        //  taken by the last wait
+    int64_t curl_timer_mono;                //  when libcurl wants its timeout
     CURL **idle;                            //  easy handles to use again
     size_t idle_count;
     size_t idle_max;
@@ -551,6 +563,67 @@ s_expire_queued (paypal_http_t *self, int64_t now)
 
 
 //  --------------------------------------------------------------------------
+//  libcurl's sockets and timer
+
+//  CURLMOPT_SOCKETFUNCTION: keeps the epoll set as libcurl asks
+static int
+s_on_socket (CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void) easy;
+    paypal_http_t *self = (paypal_http_t *) userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event event;
+    memset (&event, 0, sizeof event);
+    event.data.fd = fd;
+    event.events = ((what & CURL_POLL_IN)? EPOLLIN: 0u) | ((what & CURL_POLL_OUT)? EPOLLOUT: 0u);
+    int op = socketp? EPOLL_CTL_MOD: EPOLL_CTL_ADD;
+    if (epoll_ctl (self->epoll_fd, op, fd, &event) == -1)
+        epoll_ctl (self->epoll_fd, op == EPOLL_CTL_ADD? EPOLL_CTL_MOD: EPOLL_CTL_ADD, fd, &event);
+    if (!socketp)
+        curl_multi_assign (self->multi, fd, self);     //  known from now on
+    return 0;
+}
+
+//  CURLMOPT_TIMERFUNCTION: when libcurl wants curl_multi_socket_action
+//  with CURL_SOCKET_TIMEOUT (never called from here: not allowed)
+static int
+s_on_timer (CURLM *multi, long timeout_ms, void *userp)
+{
+    (void) multi;
+    paypal_http_t *self = (paypal_http_t *) userp;
+    self->curl_timer_mono = timeout_ms < 0? INT64_MAX: zclock_mono () + timeout_ms;
+    return 0;
+}
+
+static void
+s_watch_zmq_fd (paypal_http_t *self, int fd)
+{
+    for (int i = 0; i < self->zmq_fd_count; i++)
+        if (self->zmq_fds [i] == fd)
+            return;
+    ord_assert (self->zmq_fd_count < S_SOCKS_MAX);
+    struct epoll_event event;
+    memset (&event, 0, sizeof event);
+    event.data.fd = fd;
+    event.events = EPOLLIN;
+    if (epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event) == 0)
+        self->zmq_fds [self->zmq_fd_count++] = fd;
+}
+
+static bool
+s_is_zmq_fd (paypal_http_t *self, int fd)
+{
+    for (int i = 0; i < self->zmq_fd_count; i++)
+        if (self->zmq_fds [i] == fd)
+            return true;
+    return false;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Public
 
 paypal_http_t *
@@ -561,6 +634,7 @@ paypal_http_new (const paypal_http_config_t *config, ord_why_t *why)
         ord_why_set (why, "out of memory");
         return NULL;
     }
+    self->epoll_fd = -1;
     self->base_url = strdup (config->base_url);
     self->client_id = strdup (config->client_id);
     self->secret = strdup (config->secret);
@@ -569,11 +643,13 @@ paypal_http_new (const paypal_http_config_t *config, ord_why_t *why)
     self->max_in_flight = config->max_in_flight;
     self->done = config->done;
     self->queue_deadline_mono = INT64_MAX;
+    self->curl_timer_mono = INT64_MAX;
+    self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
     self->multi = curl_multi_init ();
     self->idle_max = (size_t) self->max_in_flight + 1;
     self->idle = (CURL **) calloc (self->idle_max, sizeof (CURL *));
     if (!self->base_url || !self->client_id || !self->secret || !self->user_agent
-    ||  !self->multi || !self->idle) {
+    ||  !self->multi || !self->idle || self->epoll_fd == -1) {
         ord_why_set (why, "curl_multi_init failed (out of memory?)");
         paypal_http_destroy (&self);
         return NULL;
@@ -582,6 +658,10 @@ paypal_http_new (const paypal_http_config_t *config, ord_why_t *why)
     //  multiplex where the server speaks HTTP/2
     curl_multi_setopt (self->multi, CURLMOPT_MAXCONNECTS, (long) self->max_in_flight + 1);
     curl_multi_setopt (self->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+    curl_multi_setopt (self->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
+    curl_multi_setopt (self->multi, CURLMOPT_SOCKETDATA, self);
+    curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, s_on_timer);
+    curl_multi_setopt (self->multi, CURLMOPT_TIMERDATA, self);
     return self;
 }
 
@@ -612,6 +692,8 @@ paypal_http_destroy (paypal_http_t **self_p)
     while (self->idle_count)
         curl_easy_cleanup (self->idle [--self->idle_count]);
     free (self->idle);
+    if (self->epoll_fd != -1)
+        close (self->epoll_fd);
     free (self->base_url);
     free (self->client_id);
     free (self->user_agent);
@@ -672,21 +754,34 @@ paypal_exchange_reset (paypal_exchange_t *exchange)
 void
 paypal_http_wait (paypal_http_t *self, zsock_t **socks, int sock_count, int timeout_ms)
 {
-    struct curl_waitfd fds [4];
-    ord_assert (sock_count <= 4);
-    for (int i = 0; i < sock_count; i++) {
-        fds [i].fd = zsock_fd (socks [i]);
-        fds [i].events = CURL_WAIT_POLLIN;
-        fds [i].revents = 0;
-    }
-    curl_multi_poll (self->multi, fds, (unsigned int) sock_count, timeout_ms, NULL);
+    for (int i = 0; i < sock_count; i++)
+        s_watch_zmq_fd (self, zsock_fd (socks [i]));
+    int64_t curl_wait = self->curl_timer_mono - zclock_mono ();
+    if (curl_wait < timeout_ms)
+        timeout_ms = curl_wait < 0? 0: (int) curl_wait;
+    int count = epoll_wait (self->epoll_fd, self->events, S_EVENTS_MAX, timeout_ms);
+    self->event_count = count < 0? 0: count;
 }
 
 void
 paypal_http_work (paypal_http_t *self)
 {
     int running = 0;
-    curl_multi_perform (self->multi, &running);
+    for (int i = 0; i < self->event_count; i++) {
+        int fd = self->events [i].data.fd;
+        uint32_t events = self->events [i].events;
+        if (s_is_zmq_fd (self, fd))
+            continue;               //  the caller reads its sockets itself
+        int flags = ((events & EPOLLIN)? CURL_CSELECT_IN: 0)
+                  | ((events & EPOLLOUT)? CURL_CSELECT_OUT: 0)
+                  | ((events & (EPOLLERR | EPOLLHUP))? CURL_CSELECT_ERR: 0);
+        curl_multi_socket_action (self->multi, fd, flags, &running);
+    }
+    self->event_count = 0;
+    if (zclock_mono () >= self->curl_timer_mono) {
+        self->curl_timer_mono = INT64_MAX;
+        curl_multi_socket_action (self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
     CURLMsg *message;
     int left = 0;
     while ((message = curl_multi_info_read (self->multi, &left))) {
@@ -710,6 +805,8 @@ int64_t
 paypal_http_next_mono (paypal_http_t *self)
 {
     int64_t next = self->queue_deadline_mono;
+    if (self->curl_timer_mono < next)
+        next = self->curl_timer_mono;
     int64_t now = zclock_mono ();
     if (self->head && self->paused_until_mono > now && self->paused_until_mono < next)
         next = self->paused_until_mono;
