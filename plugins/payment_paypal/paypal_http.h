@@ -1,6 +1,9 @@
 /*  paypal_http: many HTTP exchanges with PayPal at once, over libcurl's
-    multi interface, driven from the adapter actor's own poll loop (no
-    thread per call).
+    multi socket interface, driven from the adapter actor's own loop (no
+    thread per call): libcurl's sockets (CURLMOPT_SOCKETFUNCTION) and the
+    actor's ZeroMQ sockets share one epoll set; paypal_http_wait waits on
+    it (and on libcurl's timer), paypal_http_work hands the ready sockets
+    to curl_multi_socket_action.
 
     The caller (payment_paypal.c) owns each paypal_exchange_t, fills its
     request fields and submits it; the engine queues it in arrival order,

@@ -13,8 +13,8 @@
         The run that returns something else than PAYPAL_PENDING is the one
         whose writes are committed and whose reply leaves;
       - the loop waits on the actor pipe, the ROUTER and libcurl's sockets
-        at once (paypal_http_wait), so every other call, and `ping`, is
-        served while PayPal thinks;
+        at once (paypal_http_wait: one epoll set), so every other call, and
+        `ping`, is served while PayPal thinks;
       - calls of one order (order_id; or the order of the payment its
         provider_order_id or capture_id names) run one after the other, in
         arrival order; calls of different orders overlap;
