@@ -49,13 +49,18 @@ ord_saga_phase_valid (ord_saga_kind_t kind, ord_saga_phase_t phase)
 static void
 s_saga_pack (const ord_saga_t *saga, const ord_order_t *create_order, msgpack_packer *pk)
 {
-    msgpack_pack_map (pk, 11);
+    msgpack_pack_map (pk, 12);
     ord_pack_kv_int (pk, "rv", ORD_RECORD_VERSION);
     ord_pack_kv_int (pk, "kind", saga->kind);
     ord_pack_kv_int (pk, "phase", saga->phase);
     ord_pack_kv_int (pk, "trigger", saga->trigger);
     ord_pack_kv_int (pk, "fail_code", saga->fail_code);
     ord_pack_kv_int (pk, "attempts", saga->attempts);
+    ord_pack_cstr (pk, "flagged_stuck");
+    if (saga->flagged_stuck)
+        msgpack_pack_true (pk);
+    else
+        msgpack_pack_false (pk);
     ord_pack_kv_int (pk, "started_at", saga->started_at);
     ord_pack_kv_cstr (pk, "reason", saga->reason);
     ord_pack_kv_cstr (pk, "return_url", saga->return_url);
@@ -106,6 +111,10 @@ ord_saga_load (ord_engine_t *engine, MDB_txn *txn, const char *id, ord_saga_t *s
             ||  !ord_saga_phase_valid ((ord_saga_kind_t) number [1],
                                        (ord_saga_phase_t) number [2])))
         rc = ORD_ESTORE;
+    //  Records written before the flag healed have no flagged_stuck
+    bool flagged_stuck = false;
+    if (!rc && ord_wire_bool (&unpacked.data, "flagged_stuck", &flagged_stuck, &why))
+        rc = ORD_ESTORE;
     if (!rc)
         rc = s_saga_text (&unpacked.data, "reason", saga->reason, sizeof saga->reason);
     if (!rc)
@@ -134,6 +143,7 @@ ord_saga_load (ord_engine_t *engine, MDB_txn *txn, const char *id, ord_saga_t *s
     saga->trigger = (ord_trigger_t) number [3];
     saga->fail_code = (int) number [4];
     saga->attempts = (uint32_t) number [5];
+    saga->flagged_stuck = flagged_stuck;
     saga->started_at = number [6];
     return 0;
 }
@@ -560,12 +570,14 @@ static int
 s_suspend (ord_saga_ctx_t *ctx, int rc, ord_why_t *why)
 {
     ctx->saga.attempts++;
-    if (ctx->saga.attempts == ORD_SAGA_REVIEW_AFTER && ctx->stored_status != ORD_STATUS_NONE) {
+    if (ctx->saga.attempts == ORD_SAGA_REVIEW_AFTER && ctx->stored_status != ORD_STATUS_NONE
+    &&  !ctx->order->needs_review) {
         char note [ORD_MAX_TEXT_LEN + 1];
         snprintf (note, sizeof note, "%s saga stuck in %s after %u attempts: %.200s",
                   ord_saga_kind_name (ctx->saga.kind), ord_saga_phase_name (ctx->saga.phase),
                   ctx->saga.attempts, why->text);
         ctx->order->needs_review = true;
+        ctx->saga.flagged_stuck = true;
         ord_saga_note (ctx, note);
     }
     ord_metrics_saga_suspended (ctx->engine->metrics, ctx->saga.kind);
@@ -589,12 +601,28 @@ s_fail_to (ord_saga_ctx_t *ctx, ord_saga_phase_t phase, int fail_code, ord_why_t
     return rc;
 }
 
-//  Queues the end of the saga: its record goes, its timer goes.
+//  A saga that flagged its order for being stuck has finished on its own:
+//  the flag it set goes, and the history says so.
+static void
+s_heal (ord_saga_ctx_t *ctx)
+{
+    char note [ORD_MAX_TEXT_LEN + 1];
+    snprintf (note, sizeof note, "healed: the %s saga finished after %u suspended drives; "
+              "needs_review cleared", ord_saga_kind_name (ctx->saga.kind), ctx->saga.attempts);
+    ctx->order->needs_review = false;
+    ctx->saga.flagged_stuck = false;
+    ord_saga_note (ctx, note);
+}
+
+//  Queues the end of the saga: its record goes, its timer goes, and a
+//  review flag it set for being stuck heals.
 static void
 s_finish (ord_saga_ctx_t *ctx, bool clear_timer)
 {
     if (clear_timer)
         s_set_timer (ctx, 0);
+    if (ctx->saga.flagged_stuck && ctx->order->needs_review)
+        s_heal (ctx);
     ctx->saga.kind = ORD_SAGA_NONE;
     s_queue_saga (ctx);
     ctx->finished = true;
@@ -608,8 +636,8 @@ s_fail_order (ord_saga_ctx_t *ctx, ord_why_t *why)
     ord_why_set (why, "%s", ctx->saga.reason);
     if (ord_saga_transition (ctx, ORD_STATUS_FAILED, ORD_TRIGGER_CONFIRM, ctx->saga.reason))
         return ORD_EINTERNAL;
-    ord_metrics_compensation (ctx->engine->metrics, ctx->saga.phase, ctx->order->needs_review);
     s_finish (ctx, true);
+    ord_metrics_compensation (ctx->engine->metrics, ctx->saga.phase, ctx->order->needs_review);
     return code;
 }
 
@@ -639,6 +667,7 @@ static void
 s_flag_refused (ord_saga_ctx_t *ctx, ord_why_t *why)
 {
     ctx->order->needs_review = true;
+    ctx->saga.flagged_stuck = false;       //  now for a person, healed or not
     ord_saga_note (ctx, why->text);
 }
 
@@ -761,6 +790,7 @@ s_phase_compensate (ord_saga_ctx_t *ctx, ord_why_t *why)
         snprintf (note, sizeof note, "payment captured but the order failed (%.400s)%s%.200s",
                   saga->reason, rc? "; refund refused: ": "", rc? why->text: "");
         ctx->order->needs_review = true;
+        saga->flagged_stuck = false;       //  now for a person, healed or not
         snprintf (saga->reason, sizeof saga->reason, "%s", note);
     }
     return s_fail_order (ctx, why);

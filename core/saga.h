@@ -39,8 +39,22 @@ typedef enum {
     ORD_PHASE_CANCEL               /* cancel: release and void */
 } ord_saga_phase_t;
 
-/*  After this many suspended drives of a compensation, the order is
-    flagged needs_review with the reason in its history. */
+/*  needs_review, the flag that asks a person to look at an order, is set
+    in two cases:
+      - a saga of a stored order (any kind: an initiate_payment, a confirm
+        before or after its capture, a cancel, a compensation) was
+        suspended ORD_SAGA_REVIEW_AFTER times in a row, an adapter being
+        unavailable: the order is in whatever state the saga left it
+        (payment_initiated for a confirm stuck before its capture). If
+        that saga later finishes on its own, it heals: the flag is cleared
+        and the history says so ("healed: ..."). Only the flag that saga
+        set is cleared;
+      - a saga ended and left something a person must settle: the payment
+        was captured but the order failed (on_stock_failure = review, or a
+        refund refused), or a void was refused after a release. That flag
+        stays until `resolve`.
+    The reason is in the order's history either way (docs/OPERATIONS.md,
+    section 7). */
 #define ORD_SAGA_REVIEW_AFTER  5
 
 typedef struct {
@@ -49,6 +63,7 @@ typedef struct {
     ord_trigger_t trigger;         /* cancel: CANCEL or TIMEOUT */
     int fail_code;                 /* the failure being compensated */
     uint32_t attempts;             /* suspended drives so far */
+    bool flagged_stuck;            /* it set needs_review for being stuck */
     int64_t started_at;
     char reason [ORD_MAX_TEXT_LEN + 1];
     char return_url [ORD_MAX_TEXT_LEN + 1];
