@@ -9,7 +9,7 @@ ord_request_new (ord_door_t door)
     self->tag = ORD_REQUEST_TAG;
     self->door = door;
     msgpack_unpacked_init (&self->body);
-    self->received_at = zclock_usecs ();
+    self->received_at_us = zclock_usecs ();
     return self;
 }
 

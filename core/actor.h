@@ -34,7 +34,7 @@ struct _ord_request_t {
     ord_order_t *new_order;        /* create: the validated order, with its id */
     zframe_t *reply;               /* the packed reply body */
     bool internal_done;            /* internal: the saga ended (no reply to send) */
-    int64_t received_at;           /* zclock_usecs () at arrival */
+    int64_t received_at_us;        /* zclock_usecs () at arrival */
     int64_t deadline_ms;           /* ms since the epoch; 0 when it has none */
 };
 

@@ -26,7 +26,7 @@ static const struct {
     { "orderd/events",           "tcp://127.0.0.1:8793",   S_STRING, 0, 0 },
     { "orderd/metrics",          "127.0.0.1:8794",         S_ADDRESS, 0, 0 },
     { "orderd/sync",             "full",                   S_SYNC, 0, 0 },
-    { "orderd/payment_timeout",  "1800000",                S_INT, 1, INT32_MAX },
+    { "orderd/payment_timeout_ms", "1800000",              S_INT, 1, INT32_MAX },
     { "orderd/max_live_actors",  "auto",                   S_INT_OR_AUTO, 1, 65536 },
     { "orderd/max_body",         "65536",                  S_INT, 64, 64 * 1024 * 1024 },
     { "orderd/max_queue",        "10000",                  S_INT, 0, 10000000 },
@@ -48,9 +48,31 @@ static const struct {
 };
 #define S_NKEYS (sizeof s_keys / sizeof s_keys [0])
 
+//  Old names still taken, each for its new one (units last in names)
+static const struct {
+    const char *alias;
+    const char *path;
+} s_aliases [] = {
+    { "orderd/payment_timeout", "orderd/payment_timeout_ms" },
+};
+#define S_NALIASES (sizeof s_aliases / sizeof s_aliases [0])
+
+//  The old name of the key at `path`, or NULL.
+static const char *
+s_alias_of (const char *path)
+{
+    for (size_t i = 0; i < S_NALIASES; i++)
+        if (streq (s_aliases [i].path, path))
+            return s_aliases [i].alias;
+    return NULL;
+}
+
 static int
 s_key_index (const char *path)
 {
+    for (size_t i = 0; i < S_NALIASES; i++)
+        if (streq (s_aliases [i].alias, path))
+            path = s_aliases [i].path;
     for (size_t i = 0; i < S_NKEYS; i++)
         if (streq (s_keys [i].path, path))
             return (int) i;
@@ -83,9 +105,9 @@ s_check_known (zconfig_t *root, ord_why_t *why)
 }
 
 static int
-s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *why)
+s_check_value (ord_config_t *self, size_t index, const char *path, const char *value,
+               ord_why_t *why)
 {
-    const char *path = s_keys [index].path;
     int64_t number = 0;
     switch (s_keys [index].type) {
         case S_STRING:
@@ -142,13 +164,14 @@ s_check_value (ord_config_t *self, size_t index, const char *value, ord_why_t *w
             }
             break;
     }
+    path = s_keys [index].path;
     if      (streq (path, "orderd/data_dir"))         self->data_dir = value;
     else if (streq (path, "orderd/service"))          self->service = value;
     else if (streq (path, "orderd/admin"))            self->admin = value;
     else if (streq (path, "orderd/events"))           self->events = value;
     else if (streq (path, "orderd/metrics"))          self->metrics = value;
     else if (streq (path, "orderd/sync"))             self->sync = streq (value, "full");
-    else if (streq (path, "orderd/payment_timeout"))  self->payment_timeout_ms = number;
+    else if (streq (path, "orderd/payment_timeout_ms")) self->payment_timeout_ms = number;
     else if (streq (path, "orderd/max_live_actors"))  self->max_live_actors = number;
     else if (streq (path, "orderd/max_body"))         self->max_body = number;
     else if (streq (path, "orderd/max_queue"))        self->max_queue = number;
@@ -275,7 +298,20 @@ ord_config_load (const char *path, zlist_t *overrides, ord_config_t **config_p,
     if (s_check_known (self->root, why))
         goto fail;
     for (size_t i = 0; i < S_NKEYS; i++) {
-        const char *value = zconfig_get (self->root, s_keys [i].path, NULL);
+        //  A key given by its old name is checked, and named, as given
+        const char *path = s_keys [i].path;
+        const char *alias = s_alias_of (path);
+        const char *value = zconfig_get (self->root, path, NULL);
+        const char *old = alias? zconfig_get (self->root, alias, NULL): NULL;
+        if (value && old) {
+            ord_why_set (why, "%s: the old name of %s; set only one of them", alias, path);
+            goto fail;
+        }
+        if (old) {
+            zconfig_put (self->root, path, old);
+            value = zconfig_get (self->root, path, NULL);
+            path = alias;
+        }
         if (!value) {
             if (!s_keys [i].fallback) {
                 ord_why_set (why, "%s: required key missing", s_keys [i].path);
@@ -284,7 +320,7 @@ ord_config_load (const char *path, zlist_t *overrides, ord_config_t **config_p,
             zconfig_put (self->root, s_keys [i].path, s_keys [i].fallback);
             value = zconfig_get (self->root, s_keys [i].path, NULL);
         }
-        if (s_check_value (self, i, value, why))
+        if (s_check_value (self, i, path, value, why))
             goto fail;
     }
     if (self->map_size_max && self->map_size_max < self->map_size) {

@@ -15,7 +15,7 @@ static const char *const s_crash_points [] = {
     "confirm.logged",              //  confirm intent durable
     "confirm.checked",             //  reservations checked, capture not sent
     "confirm.captured",            //  capture done at the provider, not yet recorded
-    "confirm.paid",                //  paid recorded, no stock reduced
+    "confirm.paid",                //  paid durable and every product reduced (both ran together), confirmed not yet recorded
     "confirm.reduced_one",         //  first product reduced
     "confirm.reduced_all",         //  every product reduced, confirmed not yet recorded
     "confirm.compensating",        //  compensation logged, nothing restored yet

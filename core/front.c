@@ -37,7 +37,6 @@ struct _ord_front_t {
     uint32_t last_seq;
     bool stopping;
     int64_t stop_deadline;
-    int signal_fd;
     ord_stats_t *stats;
     msgpack_sbuffer reply;         //  replies packed here, one after the other
     zframe_t *spare_frames [S_SPARE_FRAMES];
@@ -96,7 +95,7 @@ s_finish (ord_front_t *self, ord_request_t **request_p, const msgpack_sbuffer *p
     zlistx_t *held = request->idem_holder?
                      ord_idempotency_release (self->idempotency, request): NULL;
     if (request->door != ORD_DOOR_INTERNAL && (packed || request->reply)) {
-        int64_t latency_us = zclock_usecs () - request->received_at;
+        int64_t latency_us = zclock_usecs () - request->received_at_us;
         ord_stats_record (self->stats, request->op, latency_us, false);
         ord_metrics_request (self->engine->metrics, request->op,
                              packed? (const void *) packed->data
@@ -547,7 +546,6 @@ ord_front_new (ord_engine_t *engine, ord_front_t **front_p, ord_why_t *why)
     ord_front_t *self = (ord_front_t *) zmalloc (sizeof (ord_front_t));
     self->engine = engine;
     self->config = engine->config;
-    self->signal_fd = -1;
     msgpack_sbuffer_init (&self->reply);
     self->stats = ord_stats_new ();
     self->loop = zloop_new ();

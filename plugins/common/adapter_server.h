@@ -172,11 +172,11 @@ int ord_adapter_store_error (int mdb_rc, const char *what, ord_why_t *why);
     the adapter should go on to serve. ord_adapter_pipe_says_term reads one
     command from the pipe and is true for $TERM (or a dead pipe). */
 bool ord_adapter_handshake (zsock_t *pipe, int rc, const char *reason);
+bool ord_adapter_pipe_says_term (zsock_t *pipe);
 
 /*  Names the calling thread "ad-<name>" (15 bytes kept), as orderd names
     its own threads, so that top -H and perf tell the adapters apart. */
 void ord_adapter_thread_name (const char *name);
-bool ord_adapter_pipe_says_term (zsock_t *pipe);
 
 #pragma GCC visibility pop
 

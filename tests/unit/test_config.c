@@ -140,7 +140,7 @@ test_file_values_are_read (void **state)
         "    data_dir = /srv/orders\n"
         "    service = tcp://127.0.0.1:9791\n"
         "    sync = none\n"
-        "    payment_timeout = 60000\n"
+        "    payment_timeout_ms = 60000\n"
         "    map_size = 1048576\n"
         "    max_live_actors = 300\n"
         "    on_stock_failure = refund\n"
@@ -258,6 +258,9 @@ test_integer_out_of_range_names_the_key (void **state)
     fixture_t *fx = (fixture_t *) *state;
     s_assert_refused (fx, "orderd\n    max_body = 63\n",
                       "orderd/max_body: '63' is not an integer from 64 to 67108864");
+    s_assert_refused (fx, "orderd\n    payment_timeout_ms = 0\n",
+                      "orderd/payment_timeout_ms: '0' is not an integer from 1 to 2147483647");
+    //  Given by its old name, a key is named as given
     s_assert_refused (fx, "orderd\n    payment_timeout = 0\n",
                       "orderd/payment_timeout: '0' is not an integer from 1 to 2147483647");
     s_assert_refused (fx, "orderd\n    map_size = 99999999999999999999\n",
@@ -324,6 +327,24 @@ test_reserve_ttl_is_parsed_by_orderd_too (void **state)
     zlist_purge (fx->overrides);
     zlist_append (fx->overrides, "fulfilment/reserve_ttl_ms=0");
     s_assert_refused (fx, "", "fulfilment/reserve_ttl_ms: '0' is not an integer from 1 to 2147483647");
+}
+
+//  orderd/payment_timeout_ms was orderd/payment_timeout: the old name is
+//  still taken, alone
+static void
+test_payment_timeout_keeps_its_old_name (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    s_write (fx, "orderd\n    payment_timeout = 70000\n" S_PLUGINS);
+    assert_int_equal (s_load (fx), 0);
+    assert_int_equal (fx->config->payment_timeout_ms, 70000);
+    s_write (fx, "orderd\n    payment_timeout_ms = 80000\n" S_PLUGINS);
+    assert_int_equal (s_load (fx), 0);
+    assert_int_equal (fx->config->payment_timeout_ms, 80000);
+    zlist_append (fx->overrides, "orderd/payment_timeout=90000");
+    assert_int_equal (s_load (fx), ORD_ECONFIG);
+    assert_string_equal (fx->why.text, "orderd/payment_timeout: the old name of "
+                         "orderd/payment_timeout_ms; set only one of them");
 }
 
 static void
@@ -477,6 +498,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_bad_integer_in_a_plugin_section_names_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown (test_reserve_ttl_is_parsed_by_orderd_too, setup, teardown),
         cmocka_unit_test_setup_teardown (test_reserve_ttl_defaults_to_the_payment_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_payment_timeout_keeps_its_old_name, setup, teardown),
         cmocka_unit_test_setup_teardown (test_bad_bool_names_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown (test_bad_sync_names_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown (test_bad_on_stock_failure_names_the_key, setup, teardown),

@@ -61,7 +61,7 @@ s_write_config (fixture_t *fx)
         "    data_dir = %s/data\n"
         "    events = inproc://test-saga-events-%d-%d\n"
         "    sync = none\n"
-        "    payment_timeout = %d\n"
+        "    payment_timeout_ms = %d\n"
         "payment\n"
         "    plugin = %s/plugins/payment_sandbox.so\n"
         "    timeout_ms = 2000\n"
