@@ -613,8 +613,12 @@ ord_actor (zsock_t *pipe, void *args)
         if (command && streq (command, "REQ") && pointer) {
             ord_request_t *request = ord_request_check (pointer);
             s_handle (self, request);
-            if (zsock_send (self->replies, "p", request))
+            bool answered = zsock_send (self->replies, "p", request) == 0;
+            if (!answered)
                 ord_request_destroy (&request);
+            //  the request in and its reply out (admin stats: hand-offs)
+            atomic_fetch_add_explicit (&self->ctx.engine->actor_messages, answered? 2: 1,
+                                       memory_order_relaxed);
         }
         zstr_free (&command);
         if (term)

@@ -18,6 +18,7 @@ struct _ord_adapter_t {
     char *kind;
     int64_t call_timeout_ms;
     atomic_bool batches;           //  takes the `batch` op (until it says not)
+    atomic_uint_fast64_t calls;    //  attempts sent, probes not counted
     pthread_mutex_t lock;          //  guards the health fields
     bool healthy;
     char reason [256];
@@ -207,6 +208,18 @@ ord_adapter_set_metrics (ord_adapter_t *self, ord_metrics_t *metrics)
     self->metrics = metrics;
 }
 
+uint64_t
+ord_adapter_calls (ord_adapter_t *self)
+{
+    return atomic_load_explicit (&self->calls, memory_order_relaxed);
+}
+
+static void
+s_count_call (ord_adapter_t *self)
+{
+    atomic_fetch_add_explicit (&self->calls, 1, memory_order_relaxed);
+}
+
 bool
 ord_adapter_batches (ord_adapter_t *self)
 {
@@ -384,6 +397,7 @@ ord_adapter_call_send (ord_adapter_client_t *self, const char *op, const void *f
         ord_why_set (why, "cannot send to the adapter");
         return ORD_EUNAVAILABLE;
     }
+    s_count_call (self->adapter);
     return 0;
 }
 
@@ -408,6 +422,7 @@ ord_adapter_call (ord_adapter_client_t *self, const char *op, const void *fields
     int rc = ORD_EUNAVAILABLE;
     for (int attempt = 1; attempt <= attempts; attempt++) {
         int64_t started_us = zclock_usecs ();
+        s_count_call (adapter);
         rc = s_exchange (self->dealer, self->poller, rid, self->request.data,
                          self->request.size, adapter->call_timeout_ms, reply,
                          &self->reply_frame, why);

@@ -43,6 +43,10 @@ const char *ord_adapter_name (ord_adapter_t *self);
 const char *ord_adapter_version (ord_adapter_t *self);
 const char *ord_adapter_kind (ord_adapter_t *self);
 
+/*  Calls sent to the adapter since it was loaded, each retry counted
+    (the hand-offs of admin stats); health probes are not counted. */
+uint64_t ord_adapter_calls (ord_adapter_t *self);
+
 /*  Whether the adapter takes the `batch` op (docs/PLUGINS.md): assumed
     until it answers unknown_op, then ord_adapter_no_batches records it. */
 bool ord_adapter_batches (ord_adapter_t *self);

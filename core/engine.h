@@ -26,6 +26,7 @@ typedef struct {
     atomic_uint_fast64_t transitions;
     atomic_uint_fast64_t sagas_recovered;  /* finished or compensated by start-up recovery */
     atomic_uint_fast64_t sagas_recovering; /* handed to actors by it, not yet ended */
+    atomic_uint_fast64_t actor_messages;   /* requests into order actors + replies out */
 } ord_engine_t;
 
 /*  Opens the store in config->data_dir, starts its writer (which binds

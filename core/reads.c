@@ -316,6 +316,26 @@ s_pack_latencies (msgpack_packer *pk, ord_stats_t *stats)
     }
 }
 
+//  The hand-offs between threads since start: messages into and out of
+//  the order actors, round trips to the store's writer, calls to each
+//  adapter (orderbench divides them by the orders of a run)
+static void
+s_pack_handoffs (msgpack_packer *pk, ord_engine_t *engine)
+{
+    ord_pack_cstr (pk, "handoffs");
+    msgpack_pack_map (pk, 3);
+    ord_pack_kv_int (pk, "actor_messages", (int64_t) atomic_load_explicit (
+                         &engine->actor_messages, memory_order_relaxed));
+    ord_pack_kv_int (pk, "writer_round_trips",
+                     (int64_t) ord_store_round_trips (engine->store));
+    ord_pack_cstr (pk, "adapter_calls");
+    msgpack_pack_map (pk, 2);
+    ord_pack_kv_int (pk, ord_adapter_kind (engine->payment),
+                     (int64_t) ord_adapter_calls (engine->payment));
+    ord_pack_kv_int (pk, ord_adapter_kind (engine->fulfilment),
+                     (int64_t) ord_adapter_calls (engine->fulfilment));
+}
+
 int
 ord_reads_stats (ord_reads_t *self, const ord_request_t *request, msgpack_packer *pk,
                  ord_why_t *why)
@@ -333,7 +353,7 @@ ord_reads_stats (ord_reads_t *self, const ord_request_t *request, msgpack_packer
     }
     uint64_t commits, batches, largest;
     ord_store_commit_stats (engine->store, &commits, &batches, &largest);
-    ord_reply_begin (pk, request->rid, true, 16);
+    ord_reply_begin (pk, request->rid, true, 17);
     ord_pack_cstr (pk, "counts");
     msgpack_pack_map (pk, ORD_STATUS_COUNT - 1);
     for (int status = ORD_STATUS_PENDING; status < ORD_STATUS_COUNT; status++)
@@ -366,5 +386,6 @@ ord_reads_stats (ord_reads_t *self, const ord_request_t *request, msgpack_packer
     s_pack_adapter_check (pk, engine->fulfilment);
     ord_pack_kv_int (pk, "sagas_recovered", (int64_t) atomic_load (&engine->sagas_recovered));
     ord_pack_kv_int (pk, "sagas_recovering", (int64_t) atomic_load (&engine->sagas_recovering));
+    s_pack_handoffs (pk, engine);
     return 0;
 }

@@ -27,6 +27,7 @@ struct _ord_store_t {
     atomic_uint_fast64_t commits;
     atomic_uint_fast64_t batches;
     atomic_uint_fast64_t largest;
+    atomic_uint_fast64_t round_trips;  //  answers to a waiting client
     ord_metrics_t *metrics;
     atomic_int copies;             //  environment copies running (backup)
 };
@@ -595,6 +596,12 @@ ord_store_commit_stats (ord_store_t *self, uint64_t *commits, uint64_t *batches,
     *largest = atomic_load (&self->largest);
 }
 
+uint64_t
+ord_store_round_trips (ord_store_t *self)
+{
+    return atomic_load_explicit (&self->round_trips, memory_order_relaxed);
+}
+
 //  ---------------------------------------------------------------------
 //  Batches
 
@@ -927,17 +934,26 @@ typedef struct {
     void *arg;
 } s_barrier_t;
 
-//  Runs a barrier's function between two groups (no write txn open) and
-//  answers its caller with the function's result
+//  Sends a commit's or a barrier's answer, and counts the round trip
+//  (admin stats: the writer's hand-offs)
 static void
-s_writer_barrier (zsock_t *router, zframe_t **identity_p, s_barrier_t *barrier)
+s_writer_answer (ord_store_t *store, zsock_t *router, zframe_t **identity_p, int rc)
 {
-    int rc = barrier->fn (barrier->arg);
     zmsg_t *reply = zmsg_new ();
     zmsg_append (reply, identity_p);
     zmsg_addmem (reply, &rc, sizeof (int));
     if (zmsg_send (&reply, router))
         zmsg_destroy (&reply);
+    atomic_fetch_add_explicit (&store->round_trips, 1, memory_order_relaxed);
+}
+
+//  Runs a barrier's function between two groups (no write txn open) and
+//  answers its caller with the function's result
+static void
+s_writer_barrier (ord_store_t *store, zsock_t *router, zframe_t **identity_p,
+                  s_barrier_t *barrier)
+{
+    s_writer_answer (store, router, identity_p, barrier->fn (barrier->arg));
 }
 
 //  Tells the metrics about a commit and the status changes it wrote.
@@ -994,7 +1010,7 @@ s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
     }
     if (count == 0) {
         if (barrier)
-            s_writer_barrier (router, &barrier_identity, barrier);
+            s_writer_barrier (store, router, &barrier_identity, barrier);
         return;
     }
     //  The whole group in one transaction. Nested transactions would
@@ -1033,15 +1049,11 @@ s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
                     zmsg_destroy (&copy);
             }
         }
-        zmsg_t *reply = zmsg_new ();
-        zmsg_append (reply, &group [i].identity);
-        zmsg_addmem (reply, &group [i].rc, sizeof (int));
-        if (zmsg_send (&reply, router))
-            zmsg_destroy (&reply);
+        s_writer_answer (store, router, &group [i].identity, group [i].rc);
     }
     s_keep_room (store);
     if (barrier)
-        s_writer_barrier (router, &barrier_identity, barrier);
+        s_writer_barrier (store, router, &barrier_identity, barrier);
 }
 
 static void

@@ -162,6 +162,10 @@ void ord_store_status_counts (ord_store_t *self, MDB_txn *txn,
 void ord_store_commit_stats (ord_store_t *self, uint64_t *commits,
                              uint64_t *batches, uint64_t *largest);
 
+/*  Round trips to the writer since start: every commit or barrier answered
+    to the thread that waited for it (the hand-offs of admin stats). */
+uint64_t ord_store_round_trips (ord_store_t *self);
+
 //  ---------------------------------------------------------------------
 //  Batches: what one actor wants committed atomically, with its events.
 

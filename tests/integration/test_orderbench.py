@@ -50,6 +50,30 @@ class OrderbenchTest(unittest.TestCase):
         self.assertLessEqual(lat['p99'], lat['p99.9'])
         self.assertLessEqual(lat['p99.9'], lat['max'])
 
+    def test_handoffs_per_order_are_counted(self):
+        # One product, no gets, no errors: each order is 3 requests, so 6
+        # actor messages exactly (in and out). The others have a floor the
+        # design cannot go under (a step's result is durable before its
+        # reply: 3 writer round trips; payment create and capture; stock
+        # reserve and reduce) and, retries aside, today's counts (7, 2, 3)
+        # as the ceiling: twice that catches a hop added by mistake.
+        rc, figures, text = run_bench(
+            ['--spawn', '--clients', '4', '--pipeline', '1', '--products', '1',
+             '--orders', '60', '-q'])
+        self.assertIsNotNone(figures, text)
+        self.assertEqual(rc, 0, text)
+        self.assertEqual(figures['errors_total'], 0, figures['errors'])
+        hops = figures.get('handoffs_per_order')
+        self.assertIsNotNone(hops, text)
+        self.assertAlmostEqual(hops['actor_messages'], 6.0, places=3)
+        for key, floor, today in (('writer_round_trips', 3, 7), ('payment_calls', 2, 2),
+                                  ('fulfilment_calls', 2, 3)):
+            self.assertGreaterEqual(hops[key], floor, (key, hops))
+            self.assertLessEqual(hops[key], 2 * today, (key, hops))
+        self.assertAlmostEqual(hops['total'], hops['actor_messages'] + hops['writer_round_trips']
+                               + hops['payment_calls'] + hops['fulfilment_calls'], places=2)
+        self.assertIn('hand-offs per confirmed order', text)
+
     def test_spawned_closed_loop(self):
         rc, figures, text = run_bench(
             ['--spawn', '--clients', '8', '--pipeline', '2', '--products', '3',

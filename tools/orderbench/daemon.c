@@ -154,6 +154,15 @@ ob_admin_stats (ob_admin_t *self, ob_stats_t *stats)
         const msgpack_object *store = ord_wire_find (map, "store");
         stats->store_orders = s_int (store, "orders");
         stats->store_used = s_int (store, "used_bytes");
+        const msgpack_object *handoffs = ord_wire_find (map, "handoffs");
+        if (handoffs && handoffs->type == MSGPACK_OBJECT_MAP) {
+            stats->have_handoffs = true;
+            stats->actor_messages = s_int (handoffs, "actor_messages");
+            stats->writer_round_trips = s_int (handoffs, "writer_round_trips");
+            const msgpack_object *calls = ord_wire_find (handoffs, "adapter_calls");
+            stats->payment_calls = s_int (calls, "payment");
+            stats->fulfilment_calls = s_int (calls, "fulfilment");
+        }
     }
     else
         fprintf (stderr, "orderbench: admin stats: %s: %s\n", reply.code_text, reply.message);

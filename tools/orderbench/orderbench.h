@@ -135,7 +135,21 @@ typedef struct {
     bool ok;
     int64_t transitions, commits, batch_max, store_orders, store_used;
     double batch_mean;
+    /* `handoffs` (orderd since issue 14; false from an older daemon) */
+    bool have_handoffs;
+    int64_t actor_messages, writer_round_trips, payment_calls, fulfilment_calls;
 } ob_stats_t;
+
+/*  The hand-offs between orderd's threads per order confirmed in a run:
+    the counters' growth from `before` to `after` over `orders` (gets and
+    orders that failed count in the growth, not in `orders`). */
+typedef struct {
+    double actor_messages, writer_round_trips, payment_calls, fulfilment_calls, total;
+} ob_handoffs_t;
+
+/*  False when a count is missing or no order was confirmed. */
+bool ob_handoffs_per_order (const ob_stats_t *before, const ob_stats_t *after,
+                            uint64_t orders, ob_handoffs_t *per_order);
 
 typedef struct ob_admin_t ob_admin_t;
 ob_admin_t *ob_admin_new (const char *endpoint, int timeout_ms);

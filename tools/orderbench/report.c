@@ -7,6 +7,26 @@ s_rate (double count, double seconds)
     return seconds > 0? count / seconds: 0;
 }
 
+bool
+ob_handoffs_per_order (const ob_stats_t *before, const ob_stats_t *after, uint64_t orders,
+                       ob_handoffs_t *per_order)
+{
+    memset (per_order, 0, sizeof *per_order);
+    if (!before->ok || !after->ok || !before->have_handoffs || !after->have_handoffs
+    ||  orders == 0)
+        return false;
+    double count = (double) orders;
+    per_order->actor_messages = (double) (after->actor_messages - before->actor_messages) / count;
+    per_order->writer_round_trips
+        = (double) (after->writer_round_trips - before->writer_round_trips) / count;
+    per_order->payment_calls = (double) (after->payment_calls - before->payment_calls) / count;
+    per_order->fulfilment_calls
+        = (double) (after->fulfilment_calls - before->fulfilment_calls) / count;
+    per_order->total = per_order->actor_messages + per_order->writer_round_trips
+                     + per_order->payment_calls + per_order->fulfilment_calls;
+    return true;
+}
+
 static void
 s_print_ms (FILE *out, uint64_t us)
 {
@@ -90,6 +110,12 @@ ob_report_print (const ob_report_t *report, FILE *out)
                      s_rate (transitions, run->seconds) / report->probe_commits_per_s);
         fprintf (out, "          store: %" PRId64 " orders, %.1f MiB used\n",
                  report->after.store_orders, (double) report->after.store_used / 1048576.0);
+        ob_handoffs_t hops;
+        if (ob_handoffs_per_order (&report->before, &report->after, run->orders, &hops))
+            fprintf (out, "hand-offs per confirmed order: %.2f actor messages, %.2f writer "
+                     "round trips, %.2f payment + %.2f fulfilment adapter calls = %.2f\n",
+                     hops.actor_messages, hops.writer_round_trips, hops.payment_calls,
+                     hops.fulfilment_calls, hops.total);
     }
     if (report->proc_after.ok) {
         double cpu = report->proc_after.cpu_seconds - report->proc_before.cpu_seconds;
@@ -225,6 +251,13 @@ ob_report_json (const ob_report_t *report, const char *path)
                 fprintf (out, ", \"transitions_per_probe_commit\": %.2f",
                          s_rate (transitions, run->seconds) / report->probe_commits_per_s);
             fprintf (out, "}");
+            ob_handoffs_t hops;
+            if (ob_handoffs_per_order (&report->before, &report->after, run->orders, &hops))
+                fprintf (out, ",\n  \"handoffs_per_order\": {\"actor_messages\": %.3f, "
+                         "\"writer_round_trips\": %.3f, \"payment_calls\": %.3f, "
+                         "\"fulfilment_calls\": %.3f, \"total\": %.3f}",
+                         hops.actor_messages, hops.writer_round_trips, hops.payment_calls,
+                         hops.fulfilment_calls, hops.total);
         }
         if (report->proc_after.ok) {
             double cpu = report->proc_after.cpu_seconds - report->proc_before.cpu_seconds;
