@@ -73,6 +73,17 @@ class OrderbenchTest(unittest.TestCase):
         self.assertAlmostEqual(hops['total'], hops['actor_messages'] + hops['writer_round_trips']
                                + hops['payment_calls'] + hops['fulfilment_calls'], places=2)
         self.assertIn('hand-offs per confirmed order', text)
+        # Each thread's CPU, grouped by the names orderd gives its threads
+        threads = figures.get('threads')
+        self.assertIsNotNone(threads, text)
+        groups = {g['name']: g for g in threads['groups']}
+        for name in ('ord-writer', 'ord-actor', 'orderd'):
+            self.assertIn(name, groups, groups)
+            self.assertGreater(groups[name]['us_per_order'], 0, groups[name])
+            self.assertGreaterEqual(groups[name]['cpu_pct'], groups[name]['busiest_pct'])
+        self.assertTrue(any(n.startswith('ad-') for n in groups), groups)
+        self.assertIn(threads['busiest']['name'], groups)
+        self.assertIn('busiest single thread', text)
 
     def test_spawned_closed_loop(self):
         rc, figures, text = run_bench(

@@ -385,11 +385,13 @@ main (int argc, char *argv [])
     if (!ob_load_interrupted ()) {
         ob_admin_stats (admin, &report.before);
         ob_proc_read (options.pid, &report.proc_before);
+        bool tasks = ob_tasks_read (options.pid, &report.tasks_before) == 0;
         if (ob_load_run (load, &report.run))
             goto done;
         report.have_run = true;
         ob_admin_stats (admin, &report.after);
         ob_proc_read (options.pid, &report.proc_after);
+        report.have_tasks = tasks && ob_tasks_read (options.pid, &report.tasks_after) == 0;
     }
     ob_load_destroy (&load);
     ob_admin_destroy (&admin);
@@ -405,6 +407,8 @@ main (int argc, char *argv [])
           && ob_errors_total (&report.preload.errors) == 0
           && (!report.have_daemon_status || report.daemon_status == 0)? 0: 1;
 done:
+    ob_tasks_free (&report.tasks_before);
+    ob_tasks_free (&report.tasks_after);
     ob_load_destroy (&load);
     ob_admin_destroy (&admin);
     ob_daemon_stop (&daemon);

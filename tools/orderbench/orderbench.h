@@ -183,6 +183,34 @@ typedef struct {
 int ob_proc_read (int pid, ob_proc_t *proc);
 double ob_self_cpu (void);          /* this process, every thread */
 
+//  threads: each thread's CPU (/proc/PID/task), grouped by thread name.
+typedef struct {
+    int tid;
+    char name [16];                 /* as the thread named itself (15 bytes at most) */
+    double cpu_seconds;             /* utime + stime */
+} ob_task_t;
+
+typedef struct {
+    ob_task_t *tasks;
+    int count;
+} ob_tasks_t;
+
+/*  Every live thread of `pid`. Returns 0, or -1 (and no tasks). */
+int ob_tasks_read (int pid, ob_tasks_t *tasks);
+void ob_tasks_free (ob_tasks_t *tasks);
+
+typedef struct {
+    char name [16];                 /* thread name; the ZMQbg/IO/N threads share one */
+    int threads;                    /* alive at the end */
+    double cpu_seconds;             /* used between the two readings */
+    double busiest_seconds;         /* by the group's busiest thread */
+} ob_thread_group_t;
+
+/*  The CPU each group of the threads alive in `after` used since `before`,
+    largest first; returns how many groups (at most `max_groups`). */
+int ob_thread_groups (const ob_tasks_t *before, const ob_tasks_t *after,
+                      ob_thread_group_t *groups, int max_groups);
+
 //  -------------------------------------------------------------------------
 //  probe: single-put LMDB commits per second with fsync, in DIR.
 
@@ -218,6 +246,8 @@ typedef struct {
     ob_result_t run;
     ob_stats_t before, after;
     ob_proc_t proc_before, proc_after;
+    bool have_tasks;
+    ob_tasks_t tasks_before, tasks_after;
     int daemon_status;              /* exit status of a spawned orderd */
     bool have_daemon_status;
 } ob_report_t;

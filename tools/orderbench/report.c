@@ -33,6 +33,63 @@ s_print_ms (FILE *out, uint64_t us)
     fprintf (out, " %9.3f", (double) us / 1000.0);
 }
 
+#define S_MAX_GROUPS 32
+
+//  orderd's threads grouped by name, and the CPU of threads that ended
+//  during the run (the process's CPU beyond that of the live threads)
+static int
+s_thread_groups (const ob_report_t *report, ob_thread_group_t *groups, double *ended_seconds)
+{
+    *ended_seconds = 0;
+    if (!report->have_tasks || !report->proc_after.ok)
+        return 0;
+    int count = ob_thread_groups (&report->tasks_before, &report->tasks_after, groups,
+                                  S_MAX_GROUPS);
+    double live = 0;
+    for (int i = 0; i < count; i++)
+        live += groups [i].cpu_seconds;
+    double process = report->proc_after.cpu_seconds - report->proc_before.cpu_seconds;
+    *ended_seconds = process > live? process - live: 0;
+    return count;
+}
+
+//  The group whose busiest thread used the most CPU: the first to saturate
+static int
+s_busiest_group (const ob_thread_group_t *groups, int count)
+{
+    int busiest = 0;
+    for (int i = 1; i < count; i++)
+        if (groups [i].busiest_seconds > groups [busiest].busiest_seconds)
+            busiest = i;
+    return busiest;
+}
+
+static void
+s_print_threads (const ob_report_t *report, FILE *out)
+{
+    ob_thread_group_t groups [S_MAX_GROUPS];
+    double ended;
+    int count = s_thread_groups (report, groups, &ended);
+    const ob_result_t *run = &report->run;
+    if (count == 0 || run->orders == 0)
+        return;
+    double orders = (double) run->orders;
+    fprintf (out, "orderd threads: CPU per confirmed order, %% of one core over the run, "
+                  "busiest thread of the group\n");
+    for (int i = 0; i < count; i++)
+        if (groups [i].cpu_seconds > 0)
+            fprintf (out, "  %-16s %4d thread%s %9.1f us %6.1f%%   busiest %5.1f%%\n",
+                     groups [i].name, groups [i].threads, groups [i].threads == 1? " ": "s",
+                     1e6 * groups [i].cpu_seconds / orders,
+                     100.0 * s_rate (groups [i].cpu_seconds, run->seconds),
+                     100.0 * s_rate (groups [i].busiest_seconds, run->seconds));
+    fprintf (out, "  %-16s %12s %9.1f us %6.1f%%\n", "(ended threads)", "",
+             1e6 * ended / orders, 100.0 * s_rate (ended, run->seconds));
+    int busiest = s_busiest_group (groups, count);
+    fprintf (out, "  busiest single thread: %s, %.1f%% of one core\n", groups [busiest].name,
+             100.0 * s_rate (groups [busiest].busiest_seconds, run->seconds));
+}
+
 void
 ob_report_print (const ob_report_t *report, FILE *out)
 {
@@ -125,6 +182,7 @@ ob_report_print (const ob_report_t *report, FILE *out)
                  (double) report->proc_after.rss_kib / 1024.0, cpu,
                  100.0 * s_rate (cpu, run->seconds), report->proc_after.threads);
     }
+    s_print_threads (report, out);
     fprintf (out, "orderbench: CPU %.2f s (%.0f%% of one core), %d thread%s\n",
              run->cpu_seconds, 100.0 * s_rate (run->cpu_seconds, run->seconds),
              options->threads, options->threads == 1? "": "s");
@@ -160,6 +218,35 @@ s_json_str (FILE *out, const char *text)
     }
     fputc ('"', out);
 }
+
+static void
+s_json_threads (const ob_report_t *report, FILE *out)
+{
+    ob_thread_group_t groups [S_MAX_GROUPS];
+    double ended;
+    int count = s_thread_groups (report, groups, &ended);
+    const ob_result_t *run = &report->run;
+    if (count == 0 || run->orders == 0)
+        return;
+    double orders = (double) run->orders;
+    fprintf (out, ",\n  \"threads\": {\"groups\": [");
+    for (int i = 0; i < count; i++) {
+        fprintf (out, "%s\n    {\"name\": ", i? ",": "");
+        s_json_str (out, groups [i].name);
+        fprintf (out, ", \"threads\": %d, \"cpu_s\": %.3f, \"us_per_order\": %.2f, "
+                 "\"cpu_pct\": %.2f, \"busiest_pct\": %.2f}", groups [i].threads,
+                 groups [i].cpu_seconds, 1e6 * groups [i].cpu_seconds / orders,
+                 100.0 * s_rate (groups [i].cpu_seconds, run->seconds),
+                 100.0 * s_rate (groups [i].busiest_seconds, run->seconds));
+    }
+    int busiest = s_busiest_group (groups, count);
+    fprintf (out, "],\n    \"ended_cpu_s\": %.3f, \"ended_us_per_order\": %.2f, "
+             "\"busiest\": {\"name\": ", ended, 1e6 * ended / orders);
+    s_json_str (out, groups [busiest].name);
+    fprintf (out, ", \"cpu_pct\": %.2f}}",
+             100.0 * s_rate (groups [busiest].busiest_seconds, run->seconds));
+}
+
 
 int
 ob_report_json (const ob_report_t *report, const char *path)
@@ -267,6 +354,7 @@ ob_report_json (const ob_report_t *report, const char *path)
                      options->pid, report->proc_after.hwm_kib, report->proc_after.rss_kib, cpu,
                      100.0 * s_rate (cpu, run->seconds), report->proc_after.threads);
         }
+        s_json_threads (report, out);
         fprintf (out, ",\n  \"orderbench\": {\"cpu_s\": %.3f, \"cpu_pct\": %.1f}",
                  run->cpu_seconds, 100.0 * s_rate (run->cpu_seconds, run->seconds));
     }
