@@ -144,7 +144,8 @@ typedef struct {
     the counters' growth from `before` to `after` over `orders` (gets and
     orders that failed count in the growth, not in `orders`). */
 typedef struct {
-    double actor_messages, writer_round_trips, payment_calls, fulfilment_calls, total;
+    double actor_messages, writer_round_trips, payment_calls, fulfilment_calls;
+    double round_trips;             /* actor_messages / 2 + the rest */
 } ob_handoffs_t;
 
 /*  False when a count is missing or no order was confirmed. */

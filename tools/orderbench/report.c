@@ -22,8 +22,9 @@ ob_handoffs_per_order (const ob_stats_t *before, const ob_stats_t *after, uint64
     per_order->payment_calls = (double) (after->payment_calls - before->payment_calls) / count;
     per_order->fulfilment_calls
         = (double) (after->fulfilment_calls - before->fulfilment_calls) / count;
-    per_order->total = per_order->actor_messages + per_order->writer_round_trips
-                     + per_order->payment_calls + per_order->fulfilment_calls;
+    //  In round trips: an actor message is one way, a request and its reply
+    per_order->round_trips = per_order->actor_messages / 2 + per_order->writer_round_trips
+                           + per_order->payment_calls + per_order->fulfilment_calls;
     return true;
 }
 
@@ -170,9 +171,9 @@ ob_report_print (const ob_report_t *report, FILE *out)
         ob_handoffs_t hops;
         if (ob_handoffs_per_order (&report->before, &report->after, run->orders, &hops))
             fprintf (out, "hand-offs per confirmed order: %.2f actor messages, %.2f writer "
-                     "round trips, %.2f payment + %.2f fulfilment adapter calls = %.2f\n",
+                     "round trips, %.2f payment + %.2f fulfilment adapter calls = %.2f round trips\n",
                      hops.actor_messages, hops.writer_round_trips, hops.payment_calls,
-                     hops.fulfilment_calls, hops.total);
+                     hops.fulfilment_calls, hops.round_trips);
     }
     if (report->proc_after.ok) {
         double cpu = report->proc_after.cpu_seconds - report->proc_before.cpu_seconds;
@@ -342,9 +343,9 @@ ob_report_json (const ob_report_t *report, const char *path)
             if (ob_handoffs_per_order (&report->before, &report->after, run->orders, &hops))
                 fprintf (out, ",\n  \"handoffs_per_order\": {\"actor_messages\": %.3f, "
                          "\"writer_round_trips\": %.3f, \"payment_calls\": %.3f, "
-                         "\"fulfilment_calls\": %.3f, \"total\": %.3f}",
+                         "\"fulfilment_calls\": %.3f, \"round_trips\": %.3f}",
                          hops.actor_messages, hops.writer_round_trips, hops.payment_calls,
-                         hops.fulfilment_calls, hops.total);
+                         hops.fulfilment_calls, hops.round_trips);
         }
         if (report->proc_after.ok) {
             double cpu = report->proc_after.cpu_seconds - report->proc_before.cpu_seconds;
