@@ -192,12 +192,9 @@ s_hold (void *arg)
     msgpack_unpacked reply;
     msgpack_unpacked_init (&reply);
     bool sent [S_PARTS] = { false };
-    //  The map must not move under the copy: counted before it starts
-    ord_store_copy_begin (run->engine->store);
+    //  envcopy holds the map still for the copy (ord_mapsize_copy_begin)
     int rc = ord_envcopy_start (ord_store_env (run->engine->store), run->dir, &run->copy,
                                 &run->why);
-    if (rc)
-        ord_store_copy_end (run->engine->store);
     for (size_t i = 0; rc == 0 && i < S_PARTS; i++)
         if (run->parts [i].copyable) {
             rc = s_send (&run->parts [i], "backup", "begin", run->parts [i].dir, &run->why);
@@ -253,10 +250,7 @@ static int
 s_finish_copies (s_run_t *run, int rc)
 {
     ord_why_t why;
-    bool copied = run->copy != NULL;
     int copy_rc = ord_envcopy_join (&run->copy, &run->bytes, &why);
-    if (copied)
-        ord_store_copy_end (run->engine->store);
     if (copy_rc && rc == 0) {
         run->why = why;
         rc = copy_rc;

@@ -29,7 +29,6 @@ struct _ord_store_t {
     atomic_uint_fast64_t largest;
     atomic_uint_fast64_t round_trips;  //  answers to a waiting client
     ord_metrics_t *metrics;
-    atomic_int copies;             //  environment copies running (backup)
 };
 
 MDB_env *
@@ -42,25 +41,6 @@ void
 ord_store_set_metrics (ord_store_t *self, ord_metrics_t *metrics)
 {
     self->metrics = metrics;
-}
-
-void
-ord_store_copy_begin (ord_store_t *self)
-{
-    atomic_fetch_add (&self->copies, 1);
-}
-
-void
-ord_store_copy_end (ord_store_t *self)
-{
-    int before = atomic_fetch_sub (&self->copies, 1);
-    ord_assert (before > 0);
-}
-
-bool
-ord_store_copying (ord_store_t *self)
-{
-    return atomic_load (&self->copies) > 0;
 }
 
 int

@@ -67,16 +67,6 @@ MDB_env *ord_store_env (ord_store_t *self);
     they wrote to (NULL: none). Set it before the writer starts. */
 void ord_store_set_metrics (ord_store_t *self, ord_metrics_t *metrics);
 
-/*  Copies of the environment running (backup.h). A copy reads LMDB's map
-    from its own thread until it ends, so the map must not move
-    (mdb_env_set_mapsize) meanwhile: whoever grows the map waits while
-    ord_store_copying () is true. The backup counts its copy in with
-    ord_store_copy_begin on the writer's thread, before the copy starts,
-    and out with ord_store_copy_end once it has ended. */
-void ord_store_copy_begin (ord_store_t *self);
-void ord_store_copy_end (ord_store_t *self);
-bool ord_store_copying (ord_store_t *self);
-
 /*  Maps an LMDB return code to ORD_ESTOREFULL or ORD_ESTORE (0 stays 0). */
 int ord_store_error (int mdb_rc);
 

@@ -68,13 +68,6 @@ s_collect (ord_adapter_backup_t *self)
     }
 }
 
-bool
-ord_adapter_backup_copying (ord_adapter_backup_t *self)
-{
-    s_collect (self);
-    return self->copy != NULL;
-}
-
 static int
 s_begin (ord_adapter_backup_t *self, const msgpack_object *body, ord_why_t *why)
 {

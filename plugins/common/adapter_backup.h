@@ -41,11 +41,6 @@ void ord_adapter_backup_destroy (ord_adapter_backup_t **self_p);
     leaves it alone and returns false. */
 bool ord_adapter_backup_take (ord_adapter_backup_t *self, zmsg_t **msg_p, zsock_t *router);
 
-/*  Whether a copy is running: it reads LMDB's map from its own thread, so
-    the map must not move (mdb_env_set_mapsize) until this is false. Call
-    it, like the rest, from the adapter's thread. */
-bool ord_adapter_backup_copying (ord_adapter_backup_t *self);
-
 /*  Whether commits are held now. When held, *wait_ms is how long the hold
     may still last (the poller's timeout); a hold that lapsed ends here,
     with a warning. */
