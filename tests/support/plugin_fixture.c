@@ -6,18 +6,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <dlfcn.h>
-#include <ftw.h>
+#include <sys/stat.h>
 #include <czmq.h>
 #include "orderd/plugin.h"
 #include "wire.h"
 #include "plugin_fixture.h"
-
-static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
+#include "temp_dir.h"
 
 static void
 s_load_plugin (fixture_t *fx, const char *plugin)
@@ -41,8 +35,9 @@ fx_new (const char *plugin, const char *section)
     fixture_t *fx = (fixture_t *) calloc (1, sizeof *fx);
     assert_non_null (fx);
     fx->recv_timeout_ms = 5000;
-    snprintf (fx->root, sizeof fx->root, "/tmp/test_%s-XXXXXX", plugin);
-    assert_non_null (mkdtemp (fx->root));
+    char name [64];
+    snprintf (name, sizeof name, "test_%s", plugin);
+    temp_dir_new (fx->root, sizeof fx->root, name);
     snprintf (fx->data_dir, sizeof fx->data_dir, "%s/%s", fx->root, section);
     assert_int_equal (mkdir (fx->data_dir, 0700), 0);
     fx->config = zconfig_new ("root", NULL);
@@ -60,7 +55,7 @@ fx_destroy (fixture_t **fx_p)
         return;
     fx_stop (fx);
     zconfig_destroy (&fx->config);
-    nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    temp_dir_remove (fx->root);
     if (fx->handle)
         dlclose (fx->handle);
     free (fx);

@@ -19,10 +19,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <dlfcn.h>
-#include <ftw.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <czmq.h>
 #include "adapter.h"
+#include "temp_dir.h"
 
 
 #define S_CALL_TIMEOUT  200             //  ms, one attempt
@@ -39,19 +40,11 @@ typedef struct {
 } fixture_t;
 
 static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static int
 setup (void **state)
 {
     fixture_t *fx = (fixture_t *) calloc (1, sizeof *fx);
     assert_non_null (fx);
-    snprintf (fx->root, sizeof fx->root, "/tmp/test_adapter-XXXXXX");
-    assert_non_null (mkdtemp (fx->root));
+    temp_dir_new (fx->root, sizeof fx->root, "test_adapter");
     snprintf (fx->data_dir, sizeof fx->data_dir, "%s/data", fx->root);
     assert_int_equal (mkdir (fx->data_dir, 0700), 0);
     fx->config = zconfig_new ("root", NULL);
@@ -73,7 +66,7 @@ teardown (void **state)
     ord_adapter_client_destroy (&fx->client);
     ord_adapter_destroy (&fx->adapter);
     zconfig_destroy (&fx->config);
-    nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    temp_dir_remove (fx->root);
     free (fx);
     return 0;
 }

@@ -12,28 +12,21 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
+#include <sys/stat.h>
 #include <czmq.h>
 #include "backup.h"
+#include "temp_dir.h"
 
 typedef struct {
     char root [64];
 } fixture_t;
 
 static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static int
 setup (void **state)
 {
     fixture_t *fx = (fixture_t *) calloc (1, sizeof *fx);
     assert_non_null (fx);
-    snprintf (fx->root, sizeof fx->root, "/tmp/test_backup-XXXXXX");
-    assert_non_null (mkdtemp (fx->root));
+    temp_dir_new (fx->root, sizeof fx->root, "test_backup");
     *state = fx;
     return 0;
 }
@@ -42,7 +35,7 @@ static int
 teardown (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
-    nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    temp_dir_remove (fx->root);
     free (fx);
     return 0;
 }

@@ -11,9 +11,10 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
+#include <sys/stat.h>
 #include <czmq.h>
 #include "config.h"
+#include "temp_dir.h"
 
 typedef struct {
     char root [64];                 //  mkdtemp folder
@@ -27,19 +28,11 @@ typedef struct {
 #define S_PLUGINS   "payment\n    plugin = payment.so\nfulfilment\n    plugin = fulfilment.so\n"
 
 static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static int
 setup (void **state)
 {
     fixture_t *fx = (fixture_t *) calloc (1, sizeof *fx);
     assert_non_null (fx);
-    snprintf (fx->root, sizeof fx->root, "/tmp/test_config-XXXXXX");
-    assert_non_null (mkdtemp (fx->root));
+    temp_dir_new (fx->root, sizeof fx->root, "test_config");
     snprintf (fx->path, sizeof fx->path, "%s/orderd.cfg", fx->root);
     fx->overrides = zlist_new ();
     *state = fx;
@@ -52,7 +45,7 @@ teardown (void **state)
     fixture_t *fx = (fixture_t *) *state;
     ord_config_destroy (&fx->config);
     zlist_destroy (&fx->overrides);
-    nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    temp_dir_remove (fx->root);
     free (fx);
     return 0;
 }

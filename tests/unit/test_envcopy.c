@@ -13,13 +13,13 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "envcopy.h"
+#include "temp_dir.h"
 
 #define S_KEYS        20000        //  enough pages that a copy takes a while
 #define S_VALUE_SIZE  200
@@ -31,13 +31,6 @@ typedef struct {
     MDB_env *env;
     MDB_dbi dbi;
 } fixture_t;
-
-static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
 
 static MDB_env *
 s_env_open (const char *dir, MDB_dbi *dbi)
@@ -89,8 +82,7 @@ setup (void **state)
 {
     fixture_t *fx = (fixture_t *) calloc (1, sizeof *fx);
     assert_non_null (fx);
-    snprintf (fx->root, sizeof fx->root, "/tmp/test_envcopy-XXXXXX");
-    assert_non_null (mkdtemp (fx->root));
+    temp_dir_new (fx->root, sizeof fx->root, "test_envcopy");
     snprintf (fx->source, sizeof fx->source, "%s/source", fx->root);
     snprintf (fx->target, sizeof fx->target, "%s/target", fx->root);
     assert_int_equal (mkdir (fx->source, 0700), 0);
@@ -106,7 +98,7 @@ teardown (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     mdb_env_close (fx->env);
-    nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    temp_dir_remove (fx->root);
     free (fx);
     return 0;
 }

@@ -13,9 +13,10 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
+#include <sys/stat.h>
 #include <czmq.h>
 #include "mapsize.h"
+#include "temp_dir.h"
 
 #define S_MIB      (1024 * 1024)
 #define S_VALUE    (16 * 1024)
@@ -30,21 +31,11 @@ typedef struct {
 } fixture_t;
 
 static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-    return remove (path);
-}
-
-static int
 setup (void **state)
 {
     fixture_t *fx = (fixture_t *) calloc (1, sizeof (fixture_t));
     assert_non_null (fx);
-    snprintf (fx->dir, sizeof fx->dir, "/tmp/test_mapsize-XXXXXX");
-    assert_non_null (mkdtemp (fx->dir));
+    temp_dir_new (fx->dir, sizeof fx->dir, "test_mapsize");
     assert_int_equal (mdb_env_create (&fx->env), 0);
     assert_int_equal (mdb_env_set_mapsize (fx->env, S_MIB), 0);
     assert_int_equal (mdb_env_open (fx->env, fx->dir, MDB_NOSYNC, 0600), 0);
@@ -62,7 +53,7 @@ teardown (void **state)
     fixture_t *fx = (fixture_t *) *state;
     ord_mapsize_destroy (&fx->map);
     mdb_env_close (fx->env);
-    nftw (fx->dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    temp_dir_remove (fx->dir);
     free (fx);
     return 0;
 }

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
-#include <ftw.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -22,6 +22,7 @@
 #include "actor.h"
 #include "metrics.h"
 #include "store.h"
+#include "temp_dir.h"
 
 //  The value of the series written exactly as `series` in the text, or
 //  -1 when the text has no such series.
@@ -304,13 +305,6 @@ test_counts_from_many_threads_add_up_exactly (void **state)
 //  --------------------------------------------------------------------------
 //  The store writer's hook, against a real store
 
-static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
-
 static void
 s_commit_transition (zsock_t *client, ord_order_t *order, ord_status_t from, ord_status_t to)
 {
@@ -327,8 +321,7 @@ test_the_writer_counts_commits_and_the_transitions_they_wrote (void **state)
 {
     (void) state;
     char root [64];
-    snprintf (root, sizeof root, "/tmp/test_metrics-XXXXXX");
-    assert_non_null (mkdtemp (root));
+    temp_dir_new (root, sizeof root, "test_metrics");
     ord_why_t why;
     ord_store_t *store = NULL;
     assert_int_equal (ord_store_open (root, 1 << 20, false, 16, &store, &why), 0);
@@ -362,7 +355,7 @@ test_the_writer_counts_commits_and_the_transitions_they_wrote (void **state)
     zactor_destroy (&writer);
     ord_store_destroy (&store);
     ord_metrics_destroy (&metrics);
-    nftw (root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    temp_dir_remove (root);
 }
 
 

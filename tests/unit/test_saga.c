@@ -21,9 +21,10 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
+#include <sys/stat.h>
 #include <czmq.h>
 #include "saga.h"
+#include "temp_dir.h"
 
 
 #define S_PAYMENT_TIMEOUT  60000
@@ -38,13 +39,6 @@ typedef struct {
     unsigned next_order;
     ord_why_t why;
 } fixture_t;
-
-static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
 
 static void
 s_write_config (fixture_t *fx)
@@ -77,8 +71,7 @@ setup (void **state)
 {
     fixture_t *fx = (fixture_t *) calloc (1, sizeof *fx);
     assert_non_null (fx);
-    snprintf (fx->root, sizeof fx->root, "/tmp/test_saga-XXXXXX");
-    assert_non_null (mkdtemp (fx->root));
+    temp_dir_new (fx->root, sizeof fx->root, "test_saga");
     s_write_config (fx);
 
     //  The engine and one order actor's context, as orderd builds them
@@ -106,7 +99,7 @@ teardown (void **state)
     ord_adapter_client_destroy (&fx->ops);
     ord_adapter_client_destroy (&fx->ops_payment);
     ord_engine_destroy (&fx->engine);
-    nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    temp_dir_remove (fx->root);
     free (fx);
     return 0;
 }

@@ -20,11 +20,12 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <czmq.h>
 #include "store.h"
+#include "temp_dir.h"
 
 
 #define S_MAP_SIZE  (64 * 1024 * 1024)
@@ -41,19 +42,11 @@ typedef struct {
 } fixture_t;
 
 static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static int
 setup_closed (void **state)
 {
     fixture_t *fx = (fixture_t *) calloc (1, sizeof *fx);
     assert_non_null (fx);
-    snprintf (fx->root, sizeof fx->root, "/tmp/test_store-XXXXXX");
-    assert_non_null (mkdtemp (fx->root));
+    temp_dir_new (fx->root, sizeof fx->root, "test_store");
     snprintf (fx->dir, sizeof fx->dir, "%s/data", fx->root);
     *state = fx;
     return 0;
@@ -78,7 +71,7 @@ teardown (void **state)
         zactor_destroy (&fx->writer);
     }
     ord_store_destroy (&fx->store);
-    nftw (fx->root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    temp_dir_remove (fx->root);
     free (fx);
     return 0;
 }
