@@ -635,6 +635,27 @@ class Daemon:
         return self._admin_c
 
 
+def start_daemon(**kwargs):
+    """Daemon(**kwargs), started; cleaned up when it does not start. For a
+    test class's setUpClass, with stop_daemon in its tearDownClass."""
+    d = Daemon(**kwargs)
+    try:
+        d.start()
+    except Exception:
+        d.cleanup()
+        raise
+    return d
+
+
+def stop_daemon(d):
+    """Stops d (SIGTERM, insists on exit 0) and cleans up, even when the
+    stop fails."""
+    try:
+        d.stop()
+    finally:
+        d.cleanup()
+
+
 # ---------------------------------------------------------------- invariants
 
 def list_all_orders(admin, user_id=None, include_deleted=True, limit=500):

@@ -231,16 +231,14 @@ class BackupDirRefusals(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = h.Daemon()
-        cls.d.start()
+        cls.d = h.start_daemon()
         cls.root = tempfile.mkdtemp(prefix='orderd-backup-')
 
     @classmethod
     def tearDownClass(cls):
         try:
-            cls.d.stop()
+            h.stop_daemon(cls.d)
         finally:
-            cls.d.cleanup()
             shutil.rmtree(cls.root, ignore_errors=True)
 
     def ordermon(self, *args):

@@ -28,19 +28,11 @@ def user_orders(client, user):
 class Deadline(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.d = h.Daemon()
-        try:
-            cls.d.start()
-        except Exception:
-            cls.d.cleanup()
-            raise
+        cls.d = h.start_daemon()
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
+        h.stop_daemon(cls.d)
 
     def setUp(self):
         self.c = self.d.client()

@@ -299,12 +299,7 @@ RAW_CASES = _raw_cases()
 class TestHostile(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.d = h.Daemon()
-        try:
-            cls.d.start()
-        except Exception:
-            cls.d.cleanup()
-            raise
+        cls.d = h.start_daemon()
         cls.d.seed_stock({HOSTILE_SKU: HOSTILE_STOCK, LIVE_SKU: 10 ** 8})
         cls.admin = cls.d.admin_client()
         cls.c = cls.d.client('dealer')
@@ -314,10 +309,7 @@ class TestHostile(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
+        h.stop_daemon(cls.d)
 
     def setUp(self):
         if not self.d.running():        # an earlier test crashed it: that one failed

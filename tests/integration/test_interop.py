@@ -28,20 +28,12 @@ class DaemonCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = h.Daemon(overrides=cls.overrides)
-        try:
-            cls.d.start()
-        except Exception:
-            cls.d.cleanup()
-            raise
+        cls.d = h.start_daemon(overrides=cls.overrides)
         cls.admin = cls.d.admin_client()
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
+        h.stop_daemon(cls.d)
 
     # -- helpers
     def sku(self, stock=BIG):

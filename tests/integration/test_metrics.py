@@ -104,12 +104,11 @@ class MetricsDoor(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = h.Daemon().start()
+        cls.d = h.start_daemon()
 
     @classmethod
     def tearDownClass(cls):
-        cls.d.stop()
-        cls.d.cleanup()
+        h.stop_daemon(cls.d)
 
     def test_the_exposition_has_its_content_type_and_families(self):
         status, headers, body = fetch(self.d.metrics_url)

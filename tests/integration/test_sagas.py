@@ -27,21 +27,13 @@ class SagaCase(unittest.TestCase):
     def setUpClass(cls):
         ov = {'orderd/saga_retry_ms': 100}
         ov.update(cls.overrides)
-        cls.d = h.Daemon(overrides=ov)
-        try:
-            cls.d.start()
-        except Exception:
-            cls.d.cleanup()
-            raise
+        cls.d = h.start_daemon(overrides=ov)
         cls.admin = cls.d.admin_client()
         cls.skus = {}
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
+        h.stop_daemon(cls.d)
 
     def setUp(self):
         self.shop = sh.Shop(self.d, admin=self.admin)

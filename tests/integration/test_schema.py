@@ -70,19 +70,11 @@ class Schema(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = h.Daemon()
-        try:
-            cls.d.start()
-        except Exception:
-            cls.d.cleanup()
-            raise
+        cls.d = h.start_daemon()
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
+        h.stop_daemon(cls.d)
 
     def setUp(self):
         self.service = self.d.client()
