@@ -84,6 +84,7 @@ ord_reply_order (ord_str_t rid, int rc, const char *message, const ord_order_t *
 //  ---------------------------------------------------------------------
 
 typedef struct {
+    bool ready;                    //  it has its writer and adapter clients
     zsock_t *pipe;
     zsock_t *replies;              //  PUSH to the front
     ord_saga_ctx_t ctx;
@@ -95,13 +96,15 @@ s_self_new (zsock_t *pipe, ord_engine_t *engine)
     self_t *self = (self_t *) zmalloc (sizeof (self_t));
     self->pipe = pipe;
     self->replies = zsock_new (ZMQ_PUSH);
-    if (!self->replies || zsock_connect (self->replies, "%s", engine->replies)
-    ||  ord_saga_ctx_init (&self->ctx, engine)) {
-        //  Out of sockets: nothing sensible left to do
+    if (!self->replies || zsock_connect (self->replies, "%s", engine->replies)) {
+        //  Out of sockets, and no way to answer: nothing sensible left to do
         zsock_destroy (&self->replies);
         free (self);
         return NULL;
     }
+    //  Without its writer or adapter clients it still answers, `internal`,
+    //  so that no request waits on it for ever
+    self->ready = ord_saga_ctx_init (&self->ctx, engine) == 0;
     return self;
 }
 
@@ -110,7 +113,8 @@ s_self_destroy (self_t **self_p)
 {
     self_t *self = *self_p;
     zsock_destroy (&self->replies);
-    ord_saga_ctx_clear (&self->ctx);
+    if (self->ready)
+        ord_saga_ctx_clear (&self->ctx);
     free (self);
     *self_p = NULL;
 }
@@ -598,6 +602,9 @@ ord_actor (zsock_t *pipe, void *args)
     ord_thread_name ("ord-actor");
     self_t *self = s_self_new (pipe, (ord_engine_t *) args);
     zsock_signal (pipe, 0);
+    if (self && !self->ready)
+        zsys_error ("order actor cannot reach the writer or the adapters: out of sockets "
+                    "(raise ulimit -n)");
     if (!self) {
         zsys_error ("order actor cannot start: out of sockets (raise ulimit -n)");
         char *command = zstr_recv (pipe);
@@ -612,7 +619,12 @@ ord_actor (zsock_t *pipe, void *args)
         bool term = !command || streq (command, "$TERM");
         if (command && streq (command, "REQ") && pointer) {
             ord_request_t *request = ord_request_check (pointer);
-            s_handle (self, request);
+            if (self->ready)
+                s_handle (self, request);
+            else
+                request->reply = ord_reply_order (request->rid, ORD_EINTERNAL,
+                                                  "the order actor has no sockets "
+                                                  "(raise ulimit -n)", NULL);
             bool answered = zsock_send (self->replies, "p", request) == 0;
             if (!answered)
                 ord_request_destroy (&request);

@@ -30,6 +30,7 @@ static const struct {
     { ORD_EUNKNOWNPRODUCT, "unknown_product",   "no such product" },
 };
 #define S_NERRORS (sizeof (s_errors) / sizeof (s_errors [0]))
+_Static_assert (S_NERRORS == ORD_EBASE - ORD_ELAST, "a row for every ORD_E* code");
 
 const char *
 ord_strerror (int code)

@@ -2,10 +2,12 @@
 #include <string.h>
 #include "fsm.h"
 
-static const char *s_names [ORD_STATUS_COUNT] = {
+static const char *s_names [] = {
     NULL, "pending", "payment_initiated", "paid", "confirmed", "processing",
     "shipped", "delivered", "cancelled", "failed"
 };
+_Static_assert (sizeof s_names / sizeof s_names [0] == ORD_STATUS_COUNT,
+                "a name for every order status");
 
 static const struct {
     ord_status_t from;

@@ -23,6 +23,19 @@ struct _ord_housekeeping_t {
     bool heap_dirty;               //  work or stopped actors since the last trim
 };
 
+//  Hands `op` to the order of each id a scan of the store found, or says
+//  that the scan failed (the next tick scans again).
+static void
+s_dispatch_found (ord_housekeeping_t *self, int rc, zlist_t **ids_p, ord_op_t op,
+                  const char *what)
+{
+    if (rc)
+        zsys_warning ("%s: cannot read the store: %s", what, ord_strerror (rc));
+    else
+        ord_pool_dispatch_each (self->pool, *ids_p, op);
+    zlist_destroy (ids_p);
+}
+
 //  Payment timeouts: each due order's actor cancels it, unless it is busy
 //  (then the next second sees it again).
 static int
@@ -37,11 +50,7 @@ s_reap_payment_timeouts (zloop_t *loop, int timer_id, void *arg)
     zlist_t *due = NULL;
     int rc = ord_store_due_timers (self->engine->store, txn, ord_engine_now (), S_SCAN_MAX, &due);
     ord_store_read_end (self->engine->store, txn);
-    if (rc)
-        zsys_warning ("payment timeouts: cannot read the timers: %s", ord_strerror (rc));
-    else
-        ord_pool_dispatch_each (self->pool, due, ORD_OP_TIMEOUT);
-    zlist_destroy (&due);
+    s_dispatch_found (self, rc, &due, ORD_OP_TIMEOUT, "payment timeouts");
     return 0;
 }
 
@@ -93,11 +102,7 @@ s_retry_sagas (zloop_t *loop, int timer_id, void *arg)
     zlist_t *ids = NULL;
     int rc = ord_store_saga_ids (self->engine->store, txn, S_SCAN_MAX, &ids);
     ord_store_read_end (self->engine->store, txn);
-    if (rc)
-        zsys_warning ("saga retry: cannot read the sagas: %s", ord_strerror (rc));
-    else
-        ord_pool_dispatch_each (self->pool, ids, ORD_OP_DRIVE);
-    zlist_destroy (&ids);
+    s_dispatch_found (self, rc, &ids, ORD_OP_DRIVE, "saga retry");
     return 0;
 }
 
