@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "actor.h"
 #include "envcopy.h"
+#include "folder.h"
 #include "backup.h"
 
 #define S_FIX_TIMEOUT_MS  5000     //  a copy's read txn must begin by then
@@ -72,25 +73,6 @@ ord_backup_check_dir (const char *dir, ord_why_t *why)
         return ORD_EBADREQ;
     }
     return 0;
-}
-
-//  Creates `path` and its missing parents (mode 0750)
-static int
-s_make_dirs (const char *path, ord_why_t *why)
-{
-    char partial [PATH_MAX];
-    snprintf (partial, sizeof partial, "%s", path);
-    for (char *slash = strchr (partial + 1, '/'); ; slash = strchr (slash + 1, '/')) {
-        if (slash)
-            *slash = 0;
-        if (mkdir (partial, 0750) && errno != EEXIST) {
-            ord_why_set (why, "cannot create %s: %s", partial, strerror (errno));
-            return ORD_ESTORE;
-        }
-        if (!slash)
-            return 0;
-        *slash = '/';
-    }
 }
 
 //  Sends one `backup` (or `ping`: step NULL) request to an adapter
@@ -315,8 +297,10 @@ s_run (s_run_t *run, zsock_t *writer)
     int rc = ord_backup_check_dir (run->dir, &run->why);
     if (rc == 0)
         rc = s_prepare (run);
-    if (rc == 0)
-        rc = s_make_dirs (run->dir, &run->why);
+    if (rc == 0 && ord_folder_make (run->dir, 0750)) {
+        ord_why_set (&run->why, "cannot create %s: %s", run->dir, strerror (errno));
+        rc = ORD_ESTORE;
+    }
     for (size_t i = 0; rc == 0 && i < S_PARTS; i++)
         if (run->parts [i].copyable && mkdir (run->parts [i].dir, 0750)) {
             ord_why_set (&run->why, "cannot create %s: %s", run->parts [i].dir, strerror (errno));
