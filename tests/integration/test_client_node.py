@@ -5,7 +5,8 @@ nothing else), then its tests under node's own test runner
 (tools/clients/node/test: lifecycle, concurrent calls through the send
 queue, the event feed, every error a cart can hit, integer money,
 timeouts, orderd SIGKILLed and restarted in the middle of a create and of a
-confirm) against real daemons.
+confirm) against real daemons, and index.d.ts through the TypeScript
+compiler (a devDependency).
 
     /usr/bin/python3 tests/integration/test_client_node.py [-v]
 """
@@ -43,9 +44,10 @@ class NodeClient(unittest.TestCase):
             self.assertEqual(ci.returncode, 0, ci.stdout + ci.stderr)
             with client_driver.Daemons() as daemons:
                 status, output = daemons.run(
-                    ['node', '--test', 'test/client.test.js', 'test/crash.test.js'], cwd=package)
+                    ['node', '--test', 'test/client.test.js', 'test/crash.test.js',
+                     'test/types.test.js'], cwd=package)
                 self.assertEqual(status, 0, output)
-                self.assertRegex(output, r'# pass 7\b')
+                self.assertRegex(output, r'# pass 9\b')
                 self.assertRegex(output, r'# fail 0\b')
                 daemons.check_crash(self)
 
