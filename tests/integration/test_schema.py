@@ -241,19 +241,10 @@ class HeldPayments(FakePaymentService):
 
     held = False
 
-    def run(self):
-        while not self.stopping:
-            if not self.sock.poll(50):
-                continue
-            frames = self.sock.recv_multipart()
-            body = msgpack.unpackb(frames[-1], raw=False)
-            reply = {'v': 1, 'rid': body.get('rid'), 'ok': True}
-            if self.held and body.get('op') == 'capture':
-                reply.update(ok=False, error={'code': 'unavailable', 'message': 'held'})
-            else:
-                reply.update(self.answer(body))
-            self.sock.send_multipart(frames[:-1] + [msgpack.packb(reply)])
-        self.sock.close(linger=0)
+    def answer(self, body):
+        if self.held and body.get('op') == 'capture':
+            return {'ok': False, 'error': {'code': 'unavailable', 'message': 'held'}}
+        return super().answer(body)
 
 
 class SuspendedSaga(unittest.TestCase):
