@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "envcopy.h"
+#include "lmdb_env.h"
 #include "temp_dir.h"
 
 #define S_KEYS        20000        //  enough pages that a copy takes a while
@@ -35,15 +36,7 @@ typedef struct {
 static MDB_env *
 s_env_open (const char *dir, MDB_dbi *dbi)
 {
-    MDB_env *env;
-    assert_int_equal (mdb_env_create (&env), 0);
-    assert_int_equal (mdb_env_set_mapsize (env, 64 * 1024 * 1024), 0);
-    assert_int_equal (mdb_env_open (env, dir, MDB_NOTLS | MDB_NOSYNC, 0600), 0);
-    MDB_txn *txn;
-    assert_int_equal (mdb_txn_begin (env, NULL, 0, &txn), 0);
-    assert_int_equal (mdb_dbi_open (txn, NULL, 0, dbi), 0);
-    assert_int_equal (mdb_txn_commit (txn), 0);
-    return env;
+    return lmdb_env_open (dir, 64 * 1024 * 1024, MDB_NOTLS | MDB_NOSYNC, dbi);
 }
 
 //  Writes keys from..to-1 in one transaction

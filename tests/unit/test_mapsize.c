@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <czmq.h>
 #include "mapsize.h"
+#include "lmdb_env.h"
 #include "temp_dir.h"
 
 #define S_MIB      (1024 * 1024)
@@ -36,13 +37,7 @@ setup (void **state)
     fixture_t *fx = (fixture_t *) calloc (1, sizeof (fixture_t));
     assert_non_null (fx);
     temp_dir_new (fx->dir, sizeof fx->dir, "test_mapsize");
-    assert_int_equal (mdb_env_create (&fx->env), 0);
-    assert_int_equal (mdb_env_set_mapsize (fx->env, S_MIB), 0);
-    assert_int_equal (mdb_env_open (fx->env, fx->dir, MDB_NOSYNC, 0600), 0);
-    MDB_txn *txn;
-    assert_int_equal (mdb_txn_begin (fx->env, NULL, 0, &txn), 0);
-    assert_int_equal (mdb_dbi_open (txn, NULL, 0, &fx->dbi), 0);
-    assert_int_equal (mdb_txn_commit (txn), 0);
+    fx->env = lmdb_env_open (fx->dir, S_MIB, MDB_NOSYNC, &fx->dbi);
     *state = fx;
     return 0;
 }
