@@ -85,6 +85,7 @@ class OrderbenchTest(unittest.TestCase):
         self.assertTrue(any(n.startswith('ad-') for n in groups), groups)
         self.assertIn(threads['busiest']['name'], groups)
         self.assertIn('busiest single thread', text)
+        self.assertIn('spread-capped', text)
 
     def test_spawned_closed_loop(self):
         rc, figures, text = run_bench(

@@ -65,6 +65,29 @@ s_busiest_group (const ob_thread_group_t *groups, int count)
     return busiest;
 }
 
+//  Orders/s on N cores if each order kept the CPU it took here: all of
+//  orderd's CPU spread over N cores, but never more than the busiest
+//  single thread can serve (it cannot spread); and Amdahl's law with that
+//  thread's share as the serial part (as if it never overlapped the rest)
+static void
+s_print_projection (const ob_report_t *report, double serial_seconds, FILE *out)
+{
+    double total_seconds = (report->proc_after.cpu_seconds - report->proc_before.cpu_seconds)
+                         / (double) report->run.orders;
+    if (total_seconds <= 0 || serial_seconds <= 0)
+        return;
+    double serial_share = serial_seconds / total_seconds;
+    fprintf (out, "  projection, orders/s at this CPU per order (generator elsewhere):\n"
+                  "    cores  spread-capped  Amdahl\n");
+    static const int cores [] = { 2, 4, 8, 16, 32 };
+    for (size_t i = 0; i < sizeof cores / sizeof cores [0]; i++) {
+        double spread = (double) cores [i] / total_seconds;
+        double capped = spread < 1 / serial_seconds? spread: 1 / serial_seconds;
+        double amdahl = 1 / (total_seconds * (serial_share + (1 - serial_share) / cores [i]));
+        fprintf (out, "    %5d %14.0f %7.0f\n", cores [i], capped, amdahl);
+    }
+}
+
 static void
 s_print_threads (const ob_report_t *report, FILE *out)
 {
@@ -89,6 +112,7 @@ s_print_threads (const ob_report_t *report, FILE *out)
     int busiest = s_busiest_group (groups, count);
     fprintf (out, "  busiest single thread: %s, %.1f%% of one core\n", groups [busiest].name,
              100.0 * s_rate (groups [busiest].busiest_seconds, run->seconds));
+    s_print_projection (report, groups [busiest].busiest_seconds / orders, out);
 }
 
 void
