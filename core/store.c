@@ -833,7 +833,7 @@ s_batch_apply (ord_store_t *store, ord_batch_t *batch, MDB_txn *txn)
 #define S_GROWTHS_PER_COMMIT    64      //  each doubles the map
 
 typedef struct {
-    zframe_t *identity;
+    zmq_msg_t identity;         //  the client's, for the answer
     ord_batch_t *batch;
     int rc;
 } s_pending_t;
@@ -895,7 +895,7 @@ s_group_commit (ord_store_t *store, s_pending_t *group, size_t count)
 int
 ord_store_commit_direct (ord_store_t *self, ord_batch_t *batch)
 {
-    s_pending_t one = { NULL, batch, 0 };
+    s_pending_t one = { .batch = batch };
     return s_group_commit (self, &one, 1);
 }
 
@@ -915,25 +915,62 @@ typedef struct {
 } s_barrier_t;
 
 //  Sends a commit's or a barrier's answer, and counts the round trip
-//  (admin stats: the writer's hand-offs)
+//  (admin stats: the writer's hand-offs). Raw zmq_msg_t, as in
+//  s_writer_recv: the writer is the first thread to saturate.
 static void
-s_writer_answer (ord_store_t *store, zsock_t *router, zframe_t **identity_p, int rc)
+s_writer_answer (ord_store_t *store, zsock_t *router, zmq_msg_t *identity, int rc)
 {
-    zmsg_t *reply = zmsg_new ();
-    zmsg_append (reply, identity_p);
-    zmsg_addmem (reply, &rc, sizeof (int));
-    if (zmsg_send (&reply, router))
-        zmsg_destroy (&reply);
+    void *handle = zsock_resolve (router);
+    if (zmq_msg_send (identity, handle, ZMQ_SNDMORE) < 0)
+        zmq_msg_close (identity);
+    else
+        zmq_send (handle, &rc, sizeof rc, 0);
     atomic_fetch_add_explicit (&store->round_trips, 1, memory_order_relaxed);
+}
+
+//  Takes the next request from a client, if one waits, without a zmsg or a
+//  zframe (the frames are small enough to live inside zmq_msg_t): its
+//  identity (kept for the answer), the pointer it carries, and whether it
+//  is a barrier ("barrier" as third frame). False when none waits; a
+//  malformed one is dropped (*pointer_p NULL).
+static bool
+s_writer_recv (zsock_t *router, zmq_msg_t *identity, void **pointer_p, bool *is_barrier)
+{
+    void *handle = zsock_resolve (router);
+    *pointer_p = NULL;
+    *is_barrier = false;
+    zmq_msg_init (identity);
+    if (zmq_msg_recv (identity, handle, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (identity);
+        return false;
+    }
+    bool more = zmq_msg_more (identity);
+    for (int index = 1; more; index++) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, handle, 0) < 0) {
+            zmq_msg_close (&part);
+            break;
+        }
+        more = zmq_msg_more (&part);
+        size_t size = zmq_msg_size (&part);
+        if (index == 1 && size == sizeof (void *))
+            memcpy (pointer_p, zmq_msg_data (&part), sizeof (void *));
+        else
+        if (index == 2)
+            *is_barrier = size == 7 && memcmp (zmq_msg_data (&part), "barrier", 7) == 0;
+        zmq_msg_close (&part);
+    }
+    return true;
 }
 
 //  Runs a barrier's function between two groups (no write txn open) and
 //  answers its caller with the function's result
 static void
-s_writer_barrier (ord_store_t *store, zsock_t *router, zframe_t **identity_p,
+s_writer_barrier (ord_store_t *store, zsock_t *router, zmq_msg_t *identity,
                   s_barrier_t *barrier)
 {
-    s_writer_answer (store, router, identity_p, barrier->fn (barrier->arg));
+    s_writer_answer (store, router, identity, barrier->fn (barrier->arg));
 }
 
 //  Tells the metrics about a commit and the status changes it wrote.
@@ -959,32 +996,30 @@ s_writer_group (ord_store_t *store, zsock_t *router, zsock_t *publisher)
 {
     s_pending_t group [S_MAX_GROUP];
     size_t count = 0;
-    zframe_t *barrier_identity = NULL;        //  a barrier ends the group
+    zmq_msg_t barrier_identity;               //  a barrier ends the group
+    zmq_msg_init (&barrier_identity);
     s_barrier_t *barrier = NULL;
     while (count < S_MAX_GROUP && !barrier) {
-        zmsg_t *msg = zmsg_recv (router);     //  RCVTIMEO 0: never waits
-        if (!msg)
+        zmq_msg_t identity;
+        void *pointer;
+        bool is_barrier;
+        if (!s_writer_recv (router, &identity, &pointer, &is_barrier))
             break;
-        zframe_t *identity = zmsg_pop (msg);
-        zframe_t *pointer = zmsg_pop (msg);
-        bool is_barrier = zmsg_size (msg) == 1 && zframe_streq (zmsg_first (msg), "barrier");
-        zmsg_destroy (&msg);
-        if (!identity || !pointer || zframe_size (pointer) != sizeof (void *)) {
-            zframe_destroy (&identity);
-            zframe_destroy (&pointer);
+        if (!pointer) {
+            zmq_msg_close (&identity);
             continue;
         }
         if (is_barrier) {
-            memcpy (&barrier, zframe_data (pointer), sizeof (void *));
-            barrier_identity = identity;
-            zframe_destroy (&pointer);
+            barrier = (s_barrier_t *) pointer;
+            zmq_msg_move (&barrier_identity, &identity);
+            zmq_msg_close (&identity);
             break;
         }
-        ord_assert (zframe_size (pointer) == sizeof (ord_batch_t *));
-        memcpy (&group [count].batch, zframe_data (pointer), sizeof (ord_batch_t *));
-        ord_assert (group [count].batch && group [count].batch->tag == S_BATCH_TAG);
-        zframe_destroy (&pointer);
-        group [count].identity = identity;
+        group [count].batch = (ord_batch_t *) pointer;
+        ord_assert (group [count].batch->tag == S_BATCH_TAG);
+        zmq_msg_init (&group [count].identity);
+        zmq_msg_move (&group [count].identity, &identity);
+        zmq_msg_close (&identity);
         group [count].rc = 0;
         count++;
     }
@@ -1116,7 +1151,9 @@ ord_store_commit (zsock_t *client, ord_batch_t *batch)
 int
 ord_store_commit_send (zsock_t *client, ord_batch_t *batch)
 {
-    return zsock_send (client, "b", &batch, sizeof (ord_batch_t *)) == 0? 0: ORD_ESTORE;
+    //  One frame, the pointer; raw zmq_send, as the writer answers
+    return zmq_send (zsock_resolve (client), &batch, sizeof batch, 0) == (int) sizeof batch
+         ? 0: ORD_ESTORE;
 }
 
 int
@@ -1133,13 +1170,8 @@ ord_store_barrier (zsock_t *client, ord_store_barrier_fn *fn, void *arg)
 int
 ord_store_commit_wait (zsock_t *client)
 {
-    zframe_t *frame = zframe_recv (client);
-    if (!frame || zframe_size (frame) != sizeof (int)) {
-        zframe_destroy (&frame);
-        return ORD_ESTORE;
-    }
     int rc;
-    memcpy (&rc, zframe_data (frame), sizeof rc);
-    zframe_destroy (&frame);
-    return rc;
+    //  zmq_recv answers the frame's whole size, also when it truncated it
+    return zmq_recv (zsock_resolve (client), &rc, sizeof rc, 0) == (int) sizeof rc
+         ? rc: ORD_ESTORE;
 }
