@@ -8,6 +8,7 @@ ord_request_new (ord_door_t door)
     ord_request_t *self = (ord_request_t *) zmalloc (sizeof (ord_request_t));
     self->tag = ORD_REQUEST_TAG;
     self->door = door;
+    self->result = ORD_EINTERNAL;  //  until a reply is made
     msgpack_unpacked_init (&self->body);
     self->received_at_us = zclock_usecs ();
     return self;
@@ -29,6 +30,14 @@ ord_request_destroy (ord_request_t **self_p)
     zframe_destroy (&self->reply);
     free (self);
     *self_p = NULL;
+}
+
+void
+ord_request_answer (ord_request_t *self, int rc, const char *message, const ord_order_t *order)
+{
+    zframe_destroy (&self->reply);
+    self->reply = ord_reply_order (self->rid, rc, message, order);
+    self->result = rc;
 }
 
 ord_request_t *
@@ -169,9 +178,7 @@ s_answer (self_t *self, ord_request_t *request, int rc, const char *message, boo
 {
     ord_batch_reset (self->ctx.batch);
     self->ctx.queued_transitions = 0;
-    zframe_destroy (&request->reply);
-    request->reply = ord_reply_order (request->rid, rc, message,
-                                      with_order? self->ctx.order: NULL);
+    ord_request_answer (request, rc, message, with_order? self->ctx.order: NULL);
 }
 
 //  Finishes a request whose writes are queued in the batch (`queued`): the
@@ -191,8 +198,7 @@ s_complete (self_t *self, ord_request_t *request, int rc, const char *message,
         return;
     }
     bool created = ctx->order && ctx->order->status != ORD_STATUS_NONE;
-    request->reply = ord_reply_order (request->rid, rc, message,
-                                      with_order && created? ctx->order: NULL);
+    ord_request_answer (request, rc, message, with_order && created? ctx->order: NULL);
     //  Remembered under its idempotency key in the same commit as the change
     ord_idempotency_record (ctx->batch, request, rc);
     int commit_rc = ord_saga_commit (ctx);
@@ -488,6 +494,7 @@ s_answer_adapter (self_t *self, ord_request_t *request, ord_adapter_client_t *cl
         }
         zframe_destroy (&request->reply);
         request->reply = zframe_new (buffer.data, buffer.size);
+        request->result = 0;
         msgpack_sbuffer_destroy (&buffer);
     }
     msgpack_unpacked_destroy (&reply);
@@ -622,9 +629,8 @@ ord_actor (zsock_t *pipe, void *args)
             if (self->ready)
                 s_handle (self, request);
             else
-                request->reply = ord_reply_order (request->rid, ORD_EINTERNAL,
-                                                  "the order actor has no sockets "
-                                                  "(raise ulimit -n)", NULL);
+                ord_request_answer (request, ORD_EINTERNAL,
+                                    "the order actor has no sockets (raise ulimit -n)", NULL);
             bool answered = zsock_send (self->replies, "p", request) == 0;
             if (!answered)
                 ord_request_destroy (&request);

@@ -33,6 +33,7 @@ struct _ord_request_t {
     bool idem_holder;              /* later requests with its key wait for it */
     ord_order_t *new_order;        /* create: the validated order, with its id */
     zframe_t *reply;               /* the packed reply body */
+    int result;                    /* the reply's ORD_E* code, 0 for ok (metrics) */
     bool internal_done;            /* internal: the saga ended (no reply to send) */
     int64_t received_at_us;        /* zclock_usecs () at arrival */
     int64_t deadline_ms;           /* ms since the epoch; 0 when it has none */
@@ -44,6 +45,10 @@ void ord_request_destroy (ord_request_t **self_p);
 /*  A request pointer received from another thread: asserts that it is a
     live ord_request_t, and returns it. */
 ord_request_t *ord_request_check (void *pointer);
+
+/*  Replaces the request's reply with ord_reply_order's, whose result is rc. */
+void ord_request_answer (ord_request_t *self, int rc, const char *message,
+                         const ord_order_t *order);
 
 /*  Reads the request's optional `deadline` (ms since the epoch, UTC) into
     deadline_ms and checks it against now_ms. Errors: ORD_EBADREQ (not an

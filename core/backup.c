@@ -371,6 +371,7 @@ s_serve (ord_engine_t *engine, ord_request_t *request, zsock_t *writer)
         s_pack_parts (run, &pk);
     }
     request->reply = zframe_new (buffer.data, buffer.size);
+    request->result = run->rc;
     msgpack_sbuffer_destroy (&buffer);
     free (run);
 }
@@ -396,8 +397,8 @@ s_backup_actor (zsock_t *pipe, void *args)
             if (replies && writer)
                 s_serve (engine, request, writer);
             else
-                request->reply = ord_reply_order (request->rid, ORD_EINTERNAL,
-                                                  "the backup actor has no sockets", NULL);
+                ord_request_answer (request, ORD_EINTERNAL, "the backup actor has no sockets",
+                                    NULL);
             if (!replies || zsock_send (replies, "p", request))
                 ord_request_destroy (&request);
         }

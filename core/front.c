@@ -97,10 +97,7 @@ s_finish (ord_front_t *self, ord_request_t **request_p, const msgpack_sbuffer *p
     if (request->door != ORD_DOOR_INTERNAL && (packed || request->reply)) {
         int64_t latency_us = zclock_usecs () - request->received_at_us;
         ord_stats_record (self->stats, request->op, latency_us, false);
-        ord_metrics_request (self->engine->metrics, request->op,
-                             packed? (const void *) packed->data
-                                   : (const void *) zframe_data (request->reply),
-                             packed? packed->size: zframe_size (request->reply), latency_us);
+        ord_metrics_request (self->engine->metrics, request->op, request->result, latency_us);
         //  The envelope, its frames kept for the next requests, then the
         //  reply after it: appending the reply to the envelope would cost
         //  a list node. What could not be sent is destroyed with the request
@@ -140,9 +137,7 @@ s_send (ord_front_t *self, ord_request_t **request_p)
 static void
 s_fail (ord_front_t *self, ord_request_t **request_p, int rc, const char *message)
 {
-    ord_request_t *request = *request_p;
-    zframe_destroy (&request->reply);
-    request->reply = ord_reply_order (request->rid, rc, message, NULL);
+    ord_request_answer (*request_p, rc, message, NULL);
     s_send (self, request_p);
 }
 
@@ -188,8 +183,10 @@ s_answer_read (ord_front_t *self, ord_request_t *request, ord_read_fn *read)
     int rc = read (self->reads, request, &pk, &why);
     if (rc)
         s_fail (self, &request, rc, why.text [0]? why.text: NULL);
-    else
+    else {
+        request->result = 0;
         s_reply_send (self, request);
+    }
 }
 
 //  A request handed back by an actor (or the backup actor), checked.

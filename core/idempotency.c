@@ -1,4 +1,5 @@
 /*  idempotency: keys, replays, waiters, records and their purge. */
+#include "adapter.h"
 #include "idempotency.h"
 
 struct _ord_idempotency_t {
@@ -63,6 +64,20 @@ ord_idempotency_key (ord_request_t *request, ord_str_t idem)
     ord_wire_digest (&request->body.data, request->digest);
 }
 
+//  The result the stored reply carries: a replay counts as what it returns.
+//  Only replays read it, so the reply is decoded once more here.
+static int
+s_replayed_result (const msgpack_object *reply)
+{
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    ord_why_t ignored;
+    int result = ord_wire_decode (reply->via.bin.ptr, reply->via.bin.size, &unpacked, &ignored)
+               ? ORD_EINTERNAL: ord_adapter_reply_status (&unpacked.data, &ignored);
+    msgpack_unpacked_destroy (&unpacked);
+    return result;
+}
+
 //  Answers from a live stored record: its reply when the body matches.
 static ord_idem_outcome_t
 s_replay (ord_request_t *request, const msgpack_object *digest, const msgpack_object *reply,
@@ -80,6 +95,7 @@ s_replay (ord_request_t *request, const msgpack_object *digest, const msgpack_ob
     if (ord_reply_with_rid (reply->via.bin.ptr, reply->via.bin.size, request->rid, &buffer) == 0) {
         zframe_destroy (&request->reply);
         request->reply = zframe_new (buffer.data, buffer.size);
+        request->result = s_replayed_result (reply);
     }
     else {
         *rc = ORD_EINTERNAL;

@@ -17,7 +17,6 @@
 
 #define S_CONNECTIONS_MAX  64      //  served at once; more wait in the backlog
 #define S_IDLE_S           10      //  a connection silent this long is closed
-#define S_REPLY_KEYS_MAX   8       //  reply keys looked at for `ok` and `error`
 
 //  Every count is a relaxed atomic: each one is a total of its own, no
 //  reader needs it ordered against another, and on x86-64 a relaxed add
@@ -145,15 +144,21 @@ s_result_index (ord_metrics_t *self, const char *name, size_t len)
     return self->result_internal;
 }
 
+//  The result a reply of rc shows on the wire (a timeout is "unavailable")
 static size_t
-s_result_of (ord_metrics_t *self, int rc)
+s_wire_result_of (ord_metrics_t *self, int rc)
 {
     if (rc == 0)
         return S_RESULT_OK;
-    if (rc == ORD_ETIMEOUT)
-        return S_RESULT_TIMEOUT;
     const char *code = ord_error_wire_code (rc);
     return s_result_index (self, code, strlen (code));
+}
+
+//  An adapter attempt's result: its timeouts are told apart
+static size_t
+s_result_of (ord_metrics_t *self, int rc)
+{
+    return rc == ORD_ETIMEOUT? S_RESULT_TIMEOUT: s_wire_result_of (self, rc);
 }
 
 ord_metrics_t *
@@ -187,125 +192,15 @@ ord_metrics_destroy (ord_metrics_t **self_p)
 }
 
 //  ---------------------------------------------------------------------
-//  Reading a reply's result in place: replies are maps that start
-//  {v, rid, ok, error: {code, message}, ...} (ord_reply_begin,
-//  ord_reply_error), so the walk stops after a few keys.
-
-static bool
-s_read_map (const uint8_t *data, size_t size, size_t *at, uint32_t *count)
-{
-    if (*at >= size)
-        return false;
-    uint8_t byte = data [*at];
-    if ((byte & 0xf0) == 0x80) {
-        *count = byte & 0x0f;
-        *at += 1;
-    }
-    else
-    if (byte == 0xde && size - *at >= 3) {
-        *count = (uint32_t) data [*at + 1] << 8 | data [*at + 2];
-        *at += 3;
-    }
-    else
-        return false;           //  a reply never has 65536 keys
-    return true;
-}
-
-static bool
-s_read_str (const uint8_t *data, size_t size, size_t *at, const char **ptr, uint32_t *len)
-{
-    if (*at >= size)
-        return false;
-    uint8_t byte = data [*at];
-    size_t head;
-    if ((byte & 0xe0) == 0xa0) {
-        head = 1;
-        *len = byte & 0x1f;
-    }
-    else
-    if (byte == 0xd9 && size - *at >= 2) {
-        head = 2;
-        *len = data [*at + 1];
-    }
-    else
-    if (byte == 0xda && size - *at >= 3) {
-        head = 3;
-        *len = (uint32_t) data [*at + 1] << 8 | data [*at + 2];
-    }
-    else
-        return false;           //  keys and codes are short
-    if (size - *at - head < *len)
-        return false;
-    *ptr = (const char *) data + *at + head;
-    *at += head + *len;
-    return true;
-}
-
-static bool
-s_skip (const uint8_t *data, size_t size, size_t *at)
-{
-    size_t used = *at < size? ord_wire_skip (data + *at, size - *at, 1): 0;
-    *at += used;
-    return used > 0;
-}
-
-//  The result index of the `code` inside an `error` map at *at.
-static size_t
-s_error_result (ord_metrics_t *self, const uint8_t *data, size_t size, size_t at)
-{
-    uint32_t fields;
-    if (!s_read_map (data, size, &at, &fields))
-        return self->result_internal;
-    for (uint32_t i = 0; i < fields && i < S_REPLY_KEYS_MAX; i++) {
-        const char *key, *code;
-        uint32_t key_len, code_len;
-        if (!s_read_str (data, size, &at, &key, &key_len))
-            break;
-        if (key_len == 4 && memcmp (key, "code", 4) == 0) {
-            if (s_read_str (data, size, &at, &code, &code_len))
-                return s_result_index (self, code, code_len);
-            break;
-        }
-        if (!s_skip (data, size, &at))
-            break;
-    }
-    return self->result_internal;
-}
-
-static size_t
-s_reply_result (ord_metrics_t *self, const void *reply, size_t size)
-{
-    const uint8_t *data = (const uint8_t *) reply;
-    size_t at = 0;
-    uint32_t count;
-    if (!data || !s_read_map (data, size, &at, &count))
-        return self->result_internal;
-    for (uint32_t i = 0; i < count && i < S_REPLY_KEYS_MAX; i++) {
-        const char *key;
-        uint32_t key_len;
-        if (!s_read_str (data, size, &at, &key, &key_len))
-            break;
-        if (key_len == 2 && memcmp (key, "ok", 2) == 0 && at < size && data [at] == 0xc3)
-            return S_RESULT_OK;
-        if (key_len == 5 && memcmp (key, "error", 5) == 0)
-            return s_error_result (self, data, size, at);
-        if (!s_skip (data, size, &at))
-            break;
-    }
-    return self->result_internal;
-}
-
-//  ---------------------------------------------------------------------
 //  Hooks
 
 void
-ord_metrics_request (ord_metrics_t *self, int op, const void *reply, size_t reply_size,
-                     int64_t duration_us)
+ord_metrics_request (ord_metrics_t *self, int op, int result, int64_t duration_us)
 {
     if (!self)
         return;
     size_t index = op >= 0 && op < ORD_OP_COUNT? (size_t) op: ORD_OP_COUNT;
-    s_add (&self->requests [index][s_reply_result (self, reply, reply_size)], 1);
+    s_add (&self->requests [index][s_wire_result_of (self, result)], 1);
     s_observe (&self->request_seconds [index], s_seconds, S_SECONDS_BOUNDS,
                s_duration (duration_us));
 }

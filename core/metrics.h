@@ -70,10 +70,10 @@ char *ord_metrics_render (ord_metrics_t *self, ord_metrics_collect_fn *collect, 
 //  Hooks. Each takes the registry first and does nothing when it is NULL.
 
 /*  One answered request of `op` (an ord_op_t; ORD_OP_COUNT for a request
-    refused before its op was known) whose packed reply is `reply`: its
-    result label is read from the reply's `ok` and `error.code`. */
-void ord_metrics_request (ord_metrics_t *self, int op, const void *reply, size_t reply_size,
-                          int64_t duration_us);
+    refused before its op was known) whose reply carried `result`: 0 for
+    ok, else its ORD_E* code, labelled with the code's wire name ("internal"
+    for a code without one). */
+void ord_metrics_request (ord_metrics_t *self, int op, int result, int64_t duration_us);
 
 /*  One committed change of an order's status. */
 void ord_metrics_transition (ord_metrics_t *self, ord_status_t from, ord_status_t to);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <math.h>
 #include <pthread.h>
@@ -45,14 +46,16 @@ s_rendered (ord_metrics_t *metrics, const char *series)
     return value;
 }
 
-//  A packed reply as orderd sends it: ok, or an error with its code
+//  A request answered as orderd answers it: ok, or an error with its code
 static void
 s_request (ord_metrics_t *metrics, ord_op_t op, int rc, int64_t duration_us)
 {
     ord_str_t rid = { "r-1", 3 };
-    zframe_t *reply = ord_reply_order (rid, rc, rc? "refused": NULL, NULL);
-    ord_metrics_request (metrics, (int) op, zframe_data (reply), zframe_size (reply), duration_us);
-    zframe_destroy (&reply);
+    ord_request_t *request = ord_request_new (ORD_DOOR_SERVICE);
+    request->rid = rid;
+    ord_request_answer (request, rc, rc? "refused": NULL, NULL);
+    ord_metrics_request (metrics, (int) op, request->result, duration_us);
+    ord_request_destroy (&request);
 }
 
 
@@ -121,14 +124,28 @@ test_requests_count_by_op_and_the_reply_result (void **state)
 }
 
 static void
-test_a_reply_that_cannot_be_read_counts_as_internal (void **state)
+test_a_result_without_a_wire_code_counts_as_internal (void **state)
 {
     (void) state;
     ord_metrics_t *metrics = ord_metrics_new ();
-    ord_metrics_request (metrics, ORD_OP_GET, "\xc1", 1, 10);
-    ord_metrics_request (metrics, ORD_OP_GET, "\x81\xa2ok", 4, 10);      //  cut short
-    ord_metrics_request (metrics, ORD_OP_GET, NULL, 0, 10);
-    assert_true (s_rendered (metrics, "orderd_requests_total{op=\"get\",result=\"internal\"}") == 3);
+    ord_metrics_request (metrics, ORD_OP_GET, ORD_EINTERNAL, 10);
+    ord_metrics_request (metrics, ORD_OP_GET, ORD_ELAST - 1, 10);      //  past the table
+    ord_metrics_request (metrics, ORD_OP_GET, EINVAL, 10);             //  errno-style
+    //  A request no reply was made for counts as internal too
+    ord_request_t *request = ord_request_new (ORD_DOOR_SERVICE);
+    ord_metrics_request (metrics, ORD_OP_GET, request->result, 10);
+    ord_request_destroy (&request);
+    assert_true (s_rendered (metrics, "orderd_requests_total{op=\"get\",result=\"internal\"}") == 4);
+    ord_metrics_destroy (&metrics);
+}
+
+static void
+test_a_timed_out_request_counts_as_unavailable (void **state)
+{
+    (void) state;
+    ord_metrics_t *metrics = ord_metrics_new ();
+    s_request (metrics, ORD_OP_CONFIRM, ORD_ETIMEOUT, 10);
+    assert_true (s_rendered (metrics, "orderd_requests_total{op=\"confirm\",result=\"unavailable\"}") == 1);
     ord_metrics_destroy (&metrics);
 }
 
@@ -225,7 +242,7 @@ static void
 test_hooks_without_a_registry_do_nothing (void **state)
 {
     (void) state;
-    ord_metrics_request (NULL, ORD_OP_GET, "\x80", 1, 10);
+    ord_metrics_request (NULL, ORD_OP_GET, 0, 10);
     ord_metrics_transition (NULL, ORD_STATUS_NONE, ORD_STATUS_PENDING);
     ord_metrics_saga_suspended (NULL, ORD_SAGA_CREATE);
     ord_metrics_compensation (NULL, ORD_PHASE_RELEASE, false);
@@ -489,7 +506,8 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_a_new_registry_renders_every_family),
         cmocka_unit_test (test_requests_count_by_op_and_the_reply_result),
-        cmocka_unit_test (test_a_reply_that_cannot_be_read_counts_as_internal),
+        cmocka_unit_test (test_a_result_without_a_wire_code_counts_as_internal),
+        cmocka_unit_test (test_a_timed_out_request_counts_as_unavailable),
         cmocka_unit_test (test_histogram_buckets_are_cumulative_with_sum_and_count),
         cmocka_unit_test (test_adapter_calls_count_by_adapter_op_and_result),
         cmocka_unit_test (test_sagas_compensations_transitions_and_the_pool),
