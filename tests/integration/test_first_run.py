@@ -149,6 +149,14 @@ class TestFirstRun(unittest.TestCase):
         self.assertEqual(ran.returncode, 0, ran.stderr.decode())
         self.assertEqual(ran.stdout.decode().strip(), 'confirmed')
 
+        # The README's next step: watch it with ordermon, which `scons run` built
+        admin = overrides['orderd/admin']
+        stats = subprocess.run([os.path.join(self.clone, 'build', 'bin', 'ordermon'),
+                                '-e', admin, 'stats'], cwd=self.clone,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=EXAMPLE_S)
+        self.assertEqual(stats.returncode, 0, stats.stderr.decode())
+
         os.killpg(self.scons.pid, signal.SIGINT)       # what Ctrl-C does
         self.assertEqual(self.scons.wait(timeout=STOP_S), 0, output.text())
         text = output.text()
