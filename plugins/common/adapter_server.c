@@ -691,13 +691,8 @@ s_self_destroy (self_t *self)
     }
     msgpack_sbuffer_destroy (&self->fields);
     zpoller_destroy (&self->poller);
-    zsock_destroy (&self->router);
-    ord_adapter_backup_destroy (&self->backup);
     ord_mapsize_destroy (&self->map);
-    if (self->env) {
-        mdb_env_close (self->env);
-        self->env = NULL;
-    }
+    ord_adapter_close (&self->router, &self->backup, &self->env);
 }
 
 static int
@@ -749,9 +744,21 @@ ord_adapter_thread_name (const char *name)
     prctl (PR_SET_NAME, truncated, 0, 0, 0);
 }
 
-bool
-ord_adapter_handshake (zsock_t *pipe, int rc, const char *reason)
+void
+ord_adapter_close (zsock_t **router_p, ord_adapter_backup_t **backup_p, MDB_env **env_p)
 {
+    zsock_destroy (router_p);
+    ord_adapter_backup_destroy (backup_p);
+    if (*env_p) {
+        mdb_env_close (*env_p);
+        *env_p = NULL;
+    }
+}
+
+bool
+ord_adapter_handshake (zsock_t *pipe, int rc, const ord_why_t *why)
+{
+    const char *reason = why->text [0]? why->text: ord_strerror (rc);
     if (zsock_signal (pipe, 0) || zstr_send (pipe, rc? reason: ""))
         return false;           //  the pipe is gone: nobody to serve
     if (rc) {
@@ -792,9 +799,7 @@ ord_adapter_run (zsock_t *pipe, const ord_plugin_args_t *args,
     ord_why_t why;
     why.text [0] = 0;
     int rc = args && spec? s_self_init (&self, &why): ORD_EINTERNAL;
-    if (rc && !why.text [0])
-        ord_why_set (&why, "%s", ord_strerror (rc));
-    if (!ord_adapter_handshake (pipe, rc, why.text)) {
+    if (!ord_adapter_handshake (pipe, rc, &why)) {
         s_self_destroy (&self);
         return;
     }

@@ -45,6 +45,7 @@
 #include "orderd/plugin.h"
 #include "orderd/errors.h"
 #include "wire.h"
+#include "adapter_backup.h"
 
 /*  Only ord_plugin_descriptor is meant to leave a plugin: these helpers are
     hidden inside each .so that links them. */
@@ -158,6 +159,10 @@ int ord_adapter_open (const ord_plugin_args_t *args, const ord_adapter_spec_t *s
 int ord_adapter_router_bind (const ord_plugin_args_t *args, zsock_t **router_p,
                              ord_why_t *why);
 
+/*  Destroys the ROUTER, the backup state and the LMDB environment of an
+    adapter server (each may be NULL), and sets them to NULL. */
+void ord_adapter_close (zsock_t **router_p, ord_adapter_backup_t **backup_p, MDB_env **env_p);
+
 /*  The handler of `op` in spec->ops, or NULL. */
 ord_adapter_handler_fn *ord_adapter_find_op (const ord_adapter_spec_t *spec, ord_str_t op);
 
@@ -168,10 +173,11 @@ int ord_adapter_store_error (int mdb_rc, const char *what, ord_why_t *why);
 
 /*  The pipe side of the actor contract, for adapters that run their own
     loop (the bridge). ord_adapter_handshake signals the pipe and sends ""
-    (rc 0) or `reason`; when refusing it waits for $TERM. Returns true when
+    (rc 0) or why's text (ord_strerror (rc) when it is empty); when refusing
+    it waits for $TERM. Returns true when
     the adapter should go on to serve. ord_adapter_pipe_says_term reads one
     command from the pipe and is true for $TERM (or a dead pipe). */
-bool ord_adapter_handshake (zsock_t *pipe, int rc, const char *reason);
+bool ord_adapter_handshake (zsock_t *pipe, int rc, const ord_why_t *why);
 bool ord_adapter_pipe_says_term (zsock_t *pipe);
 
 /*  Names the calling thread "ad-<name>" (15 bytes kept), as orderd names

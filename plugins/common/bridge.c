@@ -661,9 +661,7 @@ ord_bridge_run (zsock_t *pipe, const ord_plugin_args_t *args, const char *kind,
     ord_why_t why;
     why.text [0] = 0;
     int rc = args? s_self_init (&self, &why): ORD_EINTERNAL;
-    if (rc && !why.text [0])
-        ord_why_set (&why, "%s", ord_strerror (rc));
-    if (!ord_adapter_handshake (pipe, rc, why.text)) {
+    if (!ord_adapter_handshake (pipe, rc, &why)) {
         s_self_destroy (&self);
         return;
     }

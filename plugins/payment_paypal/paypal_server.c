@@ -561,12 +561,7 @@ s_server_destroy (s_server_t *self)
     }
     zhashx_destroy (&self->orders);
     msgpack_sbuffer_destroy (&self->fields);
-    zsock_destroy (&self->router);
-    ord_adapter_backup_destroy (&self->backup);
-    if (self->env) {
-        mdb_env_close (self->env);
-        self->env = NULL;
-    }
+    ord_adapter_close (&self->router, &self->backup, &self->env);
 }
 
 //  orderd's timeout_ms less a margin for the reply's way back
@@ -619,9 +614,7 @@ paypal_server_run (zsock_t *pipe, const ord_plugin_args_t *args,
     ord_why_t why;
     why.text [0] = 0;
     int rc = args? s_server_init (&self, &why): ORD_EINTERNAL;
-    if (rc && !why.text [0])
-        ord_why_set (&why, "%s", ord_strerror (rc));
-    if (!ord_adapter_handshake (pipe, rc, why.text)) {
+    if (!ord_adapter_handshake (pipe, rc, &why)) {
         s_server_destroy (&self);
         return;
     }
