@@ -23,17 +23,37 @@ struct _ord_housekeeping_t {
     bool heap_dirty;               //  work or stopped actors since the last trim
 };
 
-//  Hands `op` to the order of each id a scan of the store found, or says
-//  that the scan failed (the next tick scans again).
+//  A scan of the store for order ids, in a read transaction
+typedef int (s_scan_fn) (ord_store_t *store, MDB_txn *txn, zlist_t **ids_p);
+
+//  Hands `op` to the order of each id `scan` finds, or says that the scan
+//  failed (the next tick scans again).
 static void
-s_dispatch_found (ord_housekeeping_t *self, int rc, zlist_t **ids_p, ord_op_t op,
-                  const char *what)
+s_scan_and_dispatch (ord_housekeeping_t *self, s_scan_fn *scan, ord_op_t op, const char *what)
 {
+    MDB_txn *txn;
+    if (self->stopping || ord_store_read (self->engine->store, &txn))
+        return;
+    zlist_t *ids = NULL;
+    int rc = scan (self->engine->store, txn, &ids);
+    ord_store_read_end (self->engine->store, txn);
     if (rc)
         zsys_warning ("%s: cannot read the store: %s", what, ord_strerror (rc));
     else
-        ord_pool_dispatch_each (self->pool, *ids_p, op);
-    zlist_destroy (ids_p);
+        ord_pool_dispatch_each (self->pool, ids, op);
+    zlist_destroy (&ids);
+}
+
+static int
+s_due_payment_timeouts (ord_store_t *store, MDB_txn *txn, zlist_t **ids_p)
+{
+    return ord_store_due_timers (store, txn, ord_engine_now (), S_SCAN_MAX, ids_p);
+}
+
+static int
+s_suspended_sagas (ord_store_t *store, MDB_txn *txn, zlist_t **ids_p)
+{
+    return ord_store_saga_ids (store, txn, S_SCAN_MAX, ids_p);
 }
 
 //  Payment timeouts: each due order's actor cancels it, unless it is busy
@@ -43,14 +63,8 @@ s_reap_payment_timeouts (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    ord_housekeeping_t *self = (ord_housekeeping_t *) arg;
-    MDB_txn *txn;
-    if (self->stopping || ord_store_read (self->engine->store, &txn))
-        return 0;
-    zlist_t *due = NULL;
-    int rc = ord_store_due_timers (self->engine->store, txn, ord_engine_now (), S_SCAN_MAX, &due);
-    ord_store_read_end (self->engine->store, txn);
-    s_dispatch_found (self, rc, &due, ORD_OP_TIMEOUT, "payment timeouts");
+    s_scan_and_dispatch ((ord_housekeeping_t *) arg, s_due_payment_timeouts, ORD_OP_TIMEOUT,
+                         "payment timeouts");
     return 0;
 }
 
@@ -95,14 +109,8 @@ s_retry_sagas (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    ord_housekeeping_t *self = (ord_housekeeping_t *) arg;
-    MDB_txn *txn;
-    if (self->stopping || ord_store_read (self->engine->store, &txn))
-        return 0;
-    zlist_t *ids = NULL;
-    int rc = ord_store_saga_ids (self->engine->store, txn, S_SCAN_MAX, &ids);
-    ord_store_read_end (self->engine->store, txn);
-    s_dispatch_found (self, rc, &ids, ORD_OP_DRIVE, "saga retry");
+    s_scan_and_dispatch ((ord_housekeeping_t *) arg, s_suspended_sagas, ORD_OP_DRIVE,
+                         "saga retry");
     return 0;
 }
 
