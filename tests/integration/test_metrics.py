@@ -128,6 +128,18 @@ class MetricsDoor(unittest.TestCase):
         # docs/OPERATIONS.md names the server's thread
         self.assertIn('MHD-single', h.thread_names(self.d.proc.pid))
 
+    def test_an_idempotent_replay_counts_as_what_it_returned(self):
+        series = 'orderd_requests_total{op="create",result="ok"}'
+        before = parse(fetch(self.d.metrics_url)[2]).get(series, 0)
+        shop = Shop(self.d)
+        body = shop.c.body('create', idem=h.new_id('idem-'), **h.create_fields(
+            shop.user, make_cart([(SKU, 1, 250)])))
+        first = shop.c.call_body(body)
+        replay = shop.c.call_body(dict(body, rid=h.new_id('rid-')))
+        self.assertTrue(first['ok'] and replay['ok'])
+        self.assertEqual(replay['order']['id'], first['order']['id'])
+        self.assertEqual(parse(fetch(self.d.metrics_url)[2]).get(series, 0), before + 2)
+
     @unittest.skipUnless(have(PROMTOOL), 'promtool not installed (Debian prometheus)')
     def test_promtool_checks_a_live_exposition(self):
         Shop(self.d).create_ok(make_cart([(SKU, 1, 250)]))
