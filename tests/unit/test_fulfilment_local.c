@@ -176,7 +176,6 @@ test_stock_file_with_a_bad_count_refuses_to_start (void **state)
     char *reason = fx_try_start (fx);
     assert_non_null (strstr (reason, "sku-apple"));
     zstr_free (&reason);
-    zactor_destroy (&fx->actor);
     s_write_stock_file (fx, "stock\n    sku-apple = 2147483648\n");
     reason = fx_try_start (fx);
     assert_non_null (strstr (reason, "is not a count from 0 to 2147483647"));
